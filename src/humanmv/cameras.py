@@ -1,0 +1,291 @@
+"""Pinhole cameras, orbit view sets and their (de)serialisation.
+
+Conventions (see DESIGN.md):
+- World: metres, Y up, subject at the origin facing +Z.
+- Cameras: OpenCV (x right, y down, z forward). `world_to_cam` is a world-to-camera 4x4;
+  `K` holds intrinsics in pixels, pixel centres at integer + 0.5 (the renderer's convention).
+- Orbit camera at azimuth `az`, elevation `el` (degrees), distance `d` from the target:
+  position = target + (d sin az cos el, d sin el, d cos az cos el), looking at the target.
+  az = 0 is the front view, az = 90 shows the subject's left side (+X), az = 180 the back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from humanmv.errors import ConfigError
+
+WORLD_UP = (0.0, 1.0, 0.0)
+
+
+@dataclass
+class Cameras:
+    """A batch of C pinhole cameras sharing one image size.
+
+    Attributes:
+        K: (C, 3, 3) float32 intrinsics in pixels.
+        world_to_cam: (C, 4, 4) float32 world-to-camera transforms (OpenCV axes).
+        width, height: image size in pixels.
+        names: C view names (e.g. "000").
+        az, el: (C,) float32 orbit angles in degrees, NaN where a camera is not an orbit view.
+    """
+
+    K: torch.Tensor
+    world_to_cam: torch.Tensor
+    width: int
+    height: int
+    names: list[str] = field(default_factory=list)
+    az: torch.Tensor | None = None
+    el: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        C = self.K.shape[0]
+        if self.K.shape != (C, 3, 3) or self.world_to_cam.shape != (C, 4, 4):
+            raise ConfigError(
+                f"cameras need K (C,3,3) and world_to_cam (C,4,4), got {tuple(self.K.shape)} "
+                f"and {tuple(self.world_to_cam.shape)}"
+            )
+        if not self.names:
+            self.names = [f"{i:03d}" for i in range(C)]
+        nan = torch.full((C,), float("nan"))
+        self.az = nan.clone() if self.az is None else self.az.float()
+        self.el = nan.clone() if self.el is None else self.el.float()
+
+    def __len__(self) -> int:
+        return self.K.shape[0]
+
+    def __getitem__(self, index: int | slice | Sequence[int] | torch.Tensor) -> "Cameras":
+        idx = torch.as_tensor([index]) if isinstance(index, int) else index
+        if isinstance(idx, slice):
+            idx = torch.arange(len(self))[idx]
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        return Cameras(
+            K=self.K[idx],
+            world_to_cam=self.world_to_cam[idx],
+            width=self.width,
+            height=self.height,
+            names=[self.names[i] for i in idx.tolist()],
+            az=self.az[idx],
+            el=self.el[idx],
+        )
+
+    @property
+    def cam_to_world(self) -> torch.Tensor:
+        """(C, 4, 4) camera-to-world transforms."""
+        return torch.linalg.inv(self.world_to_cam)
+
+    @property
+    def centers(self) -> torch.Tensor:
+        """(C, 3) camera positions in world space."""
+        return self.cam_to_world[:, :3, 3]
+
+    def project(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Project world points into every camera.
+
+        Args:
+            points: (N, 3) or (C, N, 3) world points.
+        Returns:
+            pixels (C, N, 2) in pixel units (x right, y down), depth (C, N) camera-space z.
+        """
+        if points.dim() == 2:
+            points = points.unsqueeze(0).expand(len(self), -1, -1)
+        R = self.world_to_cam[:, :3, :3].to(points)
+        t = self.world_to_cam[:, :3, 3].to(points)
+        cam = points @ R.transpose(1, 2) + t[:, None]
+        z = cam[..., 2]
+        uvw = cam @ self.K.to(points).transpose(1, 2)
+        pixels = uvw[..., :2] / uvw[..., 2:3].clamp_min(1e-8)
+        return pixels, z
+
+    def resized(self, width: int, height: int) -> "Cameras":
+        """The same cameras for another image size (intrinsics scaled per axis)."""
+        sx, sy = width / self.width, height / self.height
+        K = self.K.clone()
+        K[:, 0] *= sx
+        K[:, 1] *= sy
+        return Cameras(K, self.world_to_cam.clone(), width, height, list(self.names),
+                       self.az.clone(), self.el.clone())
+
+    # ---- (de)serialisation: our cameras.json -------------------------------------------
+    def to_json(self) -> list[dict]:
+        """The `cameras.json` list: one dict per view (name, K, world_to_camera, size, az, el)."""
+        views = []
+        for i in range(len(self)):
+            az, el = float(self.az[i]), float(self.el[i])
+            views.append({
+                "name": self.names[i],
+                "K": self.K[i].tolist(),
+                "world_to_camera": self.world_to_cam[i].tolist(),
+                "width": self.width,
+                "height": self.height,
+                "az": None if math.isnan(az) else az,
+                "el": None if math.isnan(el) else el,
+            })
+        return views
+
+    @classmethod
+    def from_json(cls, views: object, source: str = "cameras") -> "Cameras":
+        """Parse the `cameras.json` list format; raises ConfigError naming the bad field."""
+        if not isinstance(views, list) or not views:
+            raise ConfigError(f"{source}: expected a non-empty JSON list of views; "
+                              "see cameras.json in any humanmv output for the format")
+        Ks, w2cs, names, azs, els, sizes = [], [], [], [], [], set()
+        for i, view in enumerate(views):
+            where = f"{source}: view {i}"
+            if not isinstance(view, dict):
+                raise ConfigError(f"{where} is not an object with K, world_to_camera, width, height")
+            try:
+                K = torch.tensor(view["K"], dtype=torch.float32)
+                w2c = torch.tensor(view["world_to_camera"], dtype=torch.float32)
+                size = (int(view["width"]), int(view["height"]))
+            except KeyError as err:
+                raise ConfigError(f"{where} lacks the field {err.args[0]!r}") from None
+            except (TypeError, ValueError) as err:
+                raise ConfigError(f"{where} has a malformed value ({err})") from None
+            if K.shape != (3, 3) or w2c.shape != (4, 4):
+                raise ConfigError(f"{where}: K must be 3x3 and world_to_camera 4x4")
+            if not (torch.isfinite(K).all() and torch.isfinite(w2c).all()):
+                raise ConfigError(f"{where}: K and world_to_camera must be finite numbers")
+            if K[0, 0] <= 0 or K[1, 1] <= 0:
+                raise ConfigError(f"{where}: focal lengths K[0][0], K[1][1] must be positive")
+            R = w2c[:3, :3]
+            if not torch.allclose(R @ R.T, torch.eye(3), atol=1e-3) or torch.det(R) < 0:
+                raise ConfigError(f"{where}: world_to_camera's 3x3 part is not a rotation")
+            if min(size) < 8 or max(size) > 8192:
+                raise ConfigError(f"{where}: width/height must be within 8..8192, got {size}")
+            sizes.add(size)
+            Ks.append(K)
+            w2cs.append(w2c)
+            names.append(str(view.get("name", f"{i:03d}")))
+            azs.append(float("nan") if view.get("az") is None else float(view["az"]))
+            els.append(float("nan") if view.get("el") is None else float(view["el"]))
+        if len(sizes) != 1:
+            raise ConfigError(f"{source}: all views must share one width/height, got {sorted(sizes)}")
+        (width, height), = sizes
+        return cls(torch.stack(Ks), torch.stack(w2cs), width, height, names,
+                   torch.tensor(azs), torch.tensor(els))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=1))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Cameras":
+        path = Path(path)
+        try:
+            views = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: camera file not found") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ConfigError(f"{path}: not valid JSON ({err}); fix or regenerate the file") from None
+        return cls.from_json(views, source=str(path))
+
+
+# ---- construction helpers ----------------------------------------------------------------
+def intrinsics_from_fov(fov_deg: float, width: int, height: int) -> torch.Tensor:
+    """(3, 3) intrinsics for a vertical field of view `fov_deg`, principal point at the centre."""
+    f = 0.5 * height / math.tan(math.radians(fov_deg) / 2)
+    return torch.tensor([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]], dtype=torch.float32)
+
+
+def look_at(eye: torch.Tensor, target: torch.Tensor, up: Sequence[float] = WORLD_UP,
+            roll_deg: torch.Tensor | float = 0.0) -> torch.Tensor:
+    """World-to-camera transforms of cameras at `eye` looking at `target` (OpenCV axes).
+
+    Args:
+        eye, target: (C, 3) positions in world space.
+        up: world up direction; image y points against it.
+        roll_deg: scalar or (C,) rotation of the image about the optical axis (degrees).
+    Returns:
+        (C, 4, 4) float32 world-to-camera.
+    """
+    eye, target = eye.float(), target.float()
+    z = torch.nn.functional.normalize(target - eye, dim=-1)
+    up_t = torch.tensor(up, dtype=torch.float32).expand_as(z)
+    # Looking straight along `up` leaves x undefined; fall back to world +Z as the reference.
+    parallel = torch.cross(z, up_t, dim=-1).norm(dim=-1) < 1e-6
+    up_t = torch.where(parallel[:, None], torch.tensor([0.0, 0.0, 1.0]).expand_as(z), up_t)
+    x = torch.nn.functional.normalize(torch.cross(z, -up_t, dim=-1), dim=-1)
+    y = torch.cross(z, x, dim=-1)
+    R = torch.stack([x, y, z], dim=1)  # rows: camera axes in world coordinates
+    roll = torch.as_tensor(roll_deg, dtype=torch.float32).expand(z.shape[0])
+    c, s = torch.cos(torch.deg2rad(roll)), torch.sin(torch.deg2rad(roll))
+    Rz = torch.zeros(z.shape[0], 3, 3)
+    Rz[:, 0, 0], Rz[:, 0, 1], Rz[:, 1, 0], Rz[:, 1, 1], Rz[:, 2, 2] = c, -s, s, c, 1
+    R = Rz @ R
+    w2c = torch.eye(4).repeat(z.shape[0], 1, 1)
+    w2c[:, :3, :3] = R
+    w2c[:, :3, 3] = -(R @ eye.unsqueeze(-1)).squeeze(-1)
+    return w2c
+
+
+def orbit_positions(az_deg: torch.Tensor, el_deg: torch.Tensor, distance: float | torch.Tensor,
+                    target: Sequence[float] = (0.0, 0.0, 0.0)) -> torch.Tensor:
+    """(C, 3) orbit camera positions for (C,) azimuths/elevations in degrees."""
+    az, el = torch.deg2rad(az_deg.float()), torch.deg2rad(el_deg.float())
+    d = torch.as_tensor(distance, dtype=torch.float32)
+    pos = torch.stack([d * torch.sin(az) * torch.cos(el), d * torch.sin(el),
+                       d * torch.cos(az) * torch.cos(el)], dim=-1)
+    return pos + torch.tensor(target, dtype=torch.float32)
+
+
+def orbit_cameras(az_deg: Sequence[float] | torch.Tensor, el_deg: Sequence[float] | torch.Tensor | float = 0.0,
+                  distance: float = 2.5, fov_deg: float = 40.0, width: int = 512, height: int = 512,
+                  target: Sequence[float] = (0.0, 0.0, 0.0), names: list[str] | None = None) -> Cameras:
+    """Cameras on an orbit around `target`, one per (az, el) pair (degrees)."""
+    az = torch.as_tensor(az_deg, dtype=torch.float32).reshape(-1)
+    el = torch.as_tensor(el_deg, dtype=torch.float32).reshape(-1).expand_as(az).clone()
+    eye = orbit_positions(az, el, distance, target)
+    w2c = look_at(eye, torch.tensor(target, dtype=torch.float32).expand_as(eye))
+    K = intrinsics_from_fov(fov_deg, width, height).expand(len(az), 3, 3).clone()
+    return Cameras(K, w2c, width, height, names or [], az, el)
+
+
+VIEW_SET_SIZES = (4, 6, 8, 16, 24, 36)
+
+
+def view_set(n: int, el_deg: float = 0.0, **kwargs) -> Cameras:
+    """`n` views evenly spaced in azimuth starting at the front (az = 0, 360/n, ...).
+
+    Extra keyword arguments go to `orbit_cameras` (distance, fov_deg, width, height, target).
+    """
+    if not 1 <= n <= 1000:
+        raise ConfigError(f"number of views must be within 1..1000, got {n}")
+    az = torch.arange(n, dtype=torch.float32) * (360.0 / n)
+    return orbit_cameras(az, el_deg, **kwargs)
+
+
+def continuous_sequence(start_az: float, end_az: float, n: int, el_deg: float = 0.0,
+                        **kwargs) -> Cameras:
+    """`n` views on a continuous arc from `start_az` to `end_az` inclusive (seed 003's
+    view-consistency sequences)."""
+    if n < 2:
+        raise ConfigError(f"a continuous sequence needs at least 2 views, got {n}")
+    az = torch.linspace(start_az, end_az, n)
+    return orbit_cameras(az, el_deg, **kwargs)
+
+
+# ---- conversions --------------------------------------------------------------------------
+OPENCV_TO_OPENGL = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0]))
+
+
+def to_transforms_json(cameras: Cameras, image_paths: Sequence[str]) -> dict:
+    """nerfstudio / instant-ngp `transforms.json`: OpenGL camera-to-world (x right, y up,
+    z back) per frame and per-frame intrinsics."""
+    c2w = cameras.cam_to_world @ OPENCV_TO_OPENGL
+    frames = []
+    for i, path in enumerate(image_paths):
+        K = cameras.K[i]
+        frames.append({
+            "file_path": str(path),
+            "transform_matrix": c2w[i].tolist(),
+            "fl_x": float(K[0, 0]), "fl_y": float(K[1, 1]),
+            "cx": float(K[0, 2]), "cy": float(K[1, 2]),
+            "w": cameras.width, "h": cameras.height,
+        })
+    return {"camera_model": "OPENCV", "w": cameras.width, "h": cameras.height, "frames": frames}

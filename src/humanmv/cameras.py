@@ -210,7 +210,7 @@ def look_at(eye: torch.Tensor, target: torch.Tensor, up: Sequence[float] = WORLD
     # Looking straight along `up` leaves x undefined; fall back to world +Z as the reference.
     parallel = torch.cross(z, up_t, dim=-1).norm(dim=-1) < 1e-6
     up_t = torch.where(parallel[:, None], torch.tensor([0.0, 0.0, 1.0]).expand_as(z), up_t)
-    x = torch.nn.functional.normalize(torch.cross(z, -up_t, dim=-1), dim=-1)
+    x = torch.nn.functional.normalize(torch.cross(-up_t, z, dim=-1), dim=-1)
     y = torch.cross(z, x, dim=-1)
     R = torch.stack([x, y, z], dim=1)  # rows: camera axes in world coordinates
     roll = torch.as_tensor(roll_deg, dtype=torch.float32).expand(z.shape[0])
@@ -289,3 +289,23 @@ def to_transforms_json(cameras: Cameras, image_paths: Sequence[str]) -> dict:
             "w": cameras.width, "h": cameras.height,
         })
     return {"camera_model": "OPENCV", "w": cameras.width, "h": cameras.height, "frames": frames}
+
+
+def framing_distance(radius: float, fov_deg: float, margin: float = 1.1) -> float:
+    """Distance at which a sphere of `radius` fills the vertical field of view (times `margin`)."""
+    return margin * radius / math.sin(math.radians(fov_deg) / 2)
+
+
+def orbit_cameras_around(points: torch.Tensor, az_deg: Sequence[float] | torch.Tensor,
+                         el_deg: Sequence[float] | torch.Tensor | float = 0.0, fov_deg: float = 40.0,
+                         width: int = 512, height: int = 512, margin: float = 1.1,
+                         names: list[str] | None = None) -> Cameras:
+    """Orbit cameras aimed at the centre of `points` (N, 3), far enough that the points'
+    bounding sphere fits in every view: the framing used for body and head view sets."""
+    lo, hi = points.min(0).values, points.max(0).values
+    centre = (lo + hi) / 2
+    radius = float((points - centre).norm(dim=-1).max())
+    fov = fov_deg if width >= height else math.degrees(
+        2 * math.atan(math.tan(math.radians(fov_deg) / 2) * width / height))
+    distance = framing_distance(radius, fov, margin)
+    return orbit_cameras(az_deg, el_deg, distance, fov_deg, width, height, centre.tolist(), names)

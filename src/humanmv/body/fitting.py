@@ -1,0 +1,224 @@
+"""Fit the Anny body (or head) and the photo's camera to 2D evidence from one image.
+
+Body mode fits the camera (rotation, translation; focal fixed from an assumed field of view),
+the pose of `POSE_BONES` and the phenotype to the COCO keypoints and the person silhouette.
+Head mode fits the camera, neck/head pose, phenotype and facial actions to the 478 face
+landmarks (through a landmark -> mesh correspondence, `face_landmarks.py`).
+
+The body stays in its canonical frame (root at the origin, upright, facing +Z); the camera
+carries the view direction, so "front" in every output is the subject's front.
+
+Silhouette terms are made differentiable without a rasteriser: the projected vertices of a
+mesh cover its silhouette, so (a) every projected vertex should lie inside the mask (the
+mask's outside distance transform, sampled at the vertices) and (b) every mask boundary pixel
+should have a projected vertex near it (a one-sided chamfer distance).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from humanmv.body.anny_model import POSE_BONES, AnnyBody, BodyOutput, BodyParams
+from humanmv.body.camera_fit import FitCamera, default_intrinsics, initial_camera, robust
+from humanmv.cameras import Cameras
+from humanmv.errors import NoPersonError
+
+TORSO_KEYPOINTS = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
+FACE_KEYPOINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
+
+# Per-bone prior weights (rest A-pose = 0); spine/neck/feet bend less than limbs.
+_BONE_PRIOR = {"spine03": 4.0, "spine01": 4.0, "neck01": 3.0, "head": 2.0, "clavicle.L": 6.0,
+               "clavicle.R": 6.0, "wrist.L": 2.0, "wrist.R": 2.0, "foot.L": 3.0, "foot.R": 3.0}
+
+
+@dataclass
+class FitConfig:
+    """Options of `fit_body` / `fit_head`. Defaults work for photos of any framing."""
+
+    fov_deg: float = 45.0  # assumed field of view across the photo's longer side
+    iterations: int = 160
+    camera_iterations: int = 40  # first stage: camera alone on torso/face points
+    lr: float = 0.03
+    keypoint_weight: float = 1.0
+    silhouette_weight: float = 0.5
+    pose_prior_weight: float = 2e-3
+    shape_prior_weight: float = 1e-3
+    expression_prior_weight: float = 1e-4
+    min_confidence: float = 0.3
+    vertex_stride: int = 4  # every k-th vertex in the silhouette terms (speed)
+    boundary_samples: int = 600
+    seed: int = 0
+
+
+@dataclass
+class FitTargets:
+    """2D evidence in pixels of the photo (x right, y down).
+
+    keypoints: (K, 2) in `AnnyBody.keypoint_names` order; confidence: (K,) in [0, 1].
+    mask: (H, W) person silhouette in [0, 1], or None.
+    landmarks: (L, 2) face landmarks (head mode), landmark_confidence: (L,).
+    """
+
+    width: int
+    height: int
+    keypoints: np.ndarray | None = None
+    confidence: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    landmarks: np.ndarray | None = None
+    landmark_confidence: np.ndarray | None = None
+
+
+@dataclass
+class FitResult:
+    """A fitted body and the photo's camera.
+
+    params: the body parameters (batch 1). camera: 1 camera of the photo's size.
+    vertices: (V, 3) world. keypoints_2d: (K, 2) projected fitted keypoints.
+    """
+
+    mode: str
+    params: BodyParams
+    camera: Cameras
+    vertices: torch.Tensor
+    keypoints_2d: torch.Tensor
+    losses: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _silhouette_fields(mask: np.ndarray, samples: int, rng: np.random.Generator):
+    """Outside distance transform (1, 1, H, W) and boundary pixels (S, 2) of the mask that do
+    not touch the image border (the person may continue beyond the frame there)."""
+    inside = mask > 0.5
+    dist_out = ndimage.distance_transform_edt(~inside).astype(np.float32)
+    boundary = inside & ~ndimage.binary_erosion(inside, iterations=1)
+    boundary[:2], boundary[-2:], boundary[:, :2], boundary[:, -2:] = False, False, False, False
+    ys, xs = np.nonzero(boundary)
+    if len(xs) > samples:
+        keep = rng.choice(len(xs), samples, replace=False)
+        xs, ys = xs[keep], ys[keep]
+    pts = np.stack([xs, ys], -1).astype(np.float32) + 0.5
+    return torch.from_numpy(dist_out)[None, None], torch.from_numpy(pts)
+
+
+def _silhouette_loss(uv: torch.Tensor, dist_out: torch.Tensor, boundary: torch.Tensor,
+                     width: int, height: int) -> torch.Tensor:
+    """uv: (N, 2) projected vertices. Distances in % of the image height."""
+    grid = torch.stack([uv[:, 0] / width * 2 - 1, uv[:, 1] / height * 2 - 1], -1)
+    in_frame = (grid.abs() <= 1).all(-1).float()
+    outside = F.grid_sample(dist_out, grid[None, None], align_corners=False, padding_mode="border")[0, 0, 0]
+    unit = 0.01 * height
+    inside_term = (outside / unit * in_frame).square().sum() / in_frame.sum().clamp_min(1)
+    if len(boundary) == 0:
+        return inside_term
+    nearest = torch.cdist(boundary, uv).min(dim=1).values / unit
+    return inside_term + robust(nearest.square(), 10.0).mean()
+
+
+def _pose_prior(pose: torch.Tensor) -> torch.Tensor:
+    """pose: (P, 3) local-ref axis-angle (x: subject's left, y: back, z: up at rest)."""
+    w = torch.tensor([_BONE_PRIOR.get(b, 1.0) for b in POSE_BONES])
+    loss = (w[:, None] * pose.square()).sum()
+    for side in ("L", "R"):
+        knee = pose[POSE_BONES.index(f"lowerleg01.{side}")]
+        # Knees bend one way (+x) about one axis: penalise hyperextension and twist.
+        loss = loss + 20 * F.relu(-knee[0]).square() + 10 * knee[1:].square().sum()
+    return loss
+
+
+def fit_body(body: AnnyBody, targets: FitTargets, config: FitConfig | None = None) -> FitResult:
+    """Fit Anny + the camera to keypoints (and the silhouette when `targets.mask` is given).
+
+    Raises NoPersonError when fewer than 4 keypoints are confident enough to fit.
+    """
+    cfg = config or FitConfig()
+    start = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    names = body.keypoint_names
+    kp2d = torch.as_tensor(targets.keypoints, dtype=torch.float32)
+    conf = torch.as_tensor(targets.confidence, dtype=torch.float32)
+    conf = torch.where(conf >= cfg.min_confidence, conf, torch.zeros_like(conf))
+    if int((conf > 0).sum()) < 4:
+        raise NoPersonError("too few body keypoints were found to fit a body: use a photo where "
+                            "the person's head and shoulders are visible, or --mode head")
+    W, H = targets.width, targets.height
+    K = default_intrinsics(W, H, cfg.fov_deg)
+
+    params = BodyParams.neutral(1, len(body.expression_names))
+    with torch.no_grad():
+        rest = body(params)
+    idx = {n: i for i, n in enumerate(names)}
+    anchor = torch.zeros_like(conf)
+    for n in TORSO_KEYPOINTS + FACE_KEYPOINTS:
+        anchor[idx[n]] = conf[idx[n]]
+    if int((anchor > 0).sum()) < 2:
+        anchor = conf
+    # The subject's left shoulder appears on the image's right in a front view.
+    ls, rs = idx["left_shoulder"], idx["right_shoulder"]
+    facing_away = bool(conf[ls] > 0 and conf[rs] > 0 and kp2d[ls, 0] < kp2d[rs, 0]
+                       and conf[idx["nose"]] < 0.5)
+    R0, t0 = initial_camera(rest.keypoints[0], kp2d, anchor, K, facing_away)
+    camera = FitCamera(R0, t0, K)
+
+    pose = torch.zeros(len(POSE_BONES), 3, requires_grad=True)
+    shape_raw = torch.zeros(6, requires_grad=True)
+    fields = None
+    if targets.mask is not None and cfg.silhouette_weight > 0:
+        fields = _silhouette_fields(targets.mask, cfg.boundary_samples, rng)
+
+    def evaluate(use_silhouette: bool, kp_weights: torch.Tensor) -> tuple[torch.Tensor, dict, BodyOutput]:
+        p = BodyParams(pose[None], torch.sigmoid(shape_raw)[None], params.expression)
+        out = body(p)
+        uv, _ = camera.project(out.keypoints[0])
+        res = ((uv - kp2d) / (0.01 * H)).square().sum(-1)  # in % of the image height
+        terms = {"keypoints": cfg.keypoint_weight * (kp_weights * robust(res, 10.0)).sum()
+                 / kp_weights.sum().clamp_min(1e-6)}
+        terms["pose_prior"] = cfg.pose_prior_weight * _pose_prior(pose)
+        terms["shape_prior"] = cfg.shape_prior_weight * (torch.sigmoid(shape_raw) - 0.5).square().sum()
+        terms["camera_roll"] = 1e-3 * camera.delta[2].square()
+        if use_silhouette and fields is not None:
+            verts = out.vertices[0, :: cfg.vertex_stride]
+            uv_v, _ = camera.project(verts)
+            terms["silhouette"] = cfg.silhouette_weight * _silhouette_loss(uv_v, *fields, W, H)
+        return sum(terms.values()), terms, out
+
+    # Stage 1: the camera alone, on the torso and face points.
+    opt = torch.optim.Adam(camera.parameters(), lr=cfg.lr)
+    for _ in range(cfg.camera_iterations):
+        opt.zero_grad()
+        loss, _, _ = evaluate(False, anchor)
+        loss.backward()
+        opt.step()
+    # Stage 2: camera, pose and shape on all keypoints, the silhouette from the midpoint on.
+    opt = torch.optim.Adam([
+        {"params": camera.parameters(), "lr": cfg.lr * 0.5},
+        {"params": [pose], "lr": cfg.lr},
+        {"params": [shape_raw], "lr": cfg.lr},
+    ])
+    steps = max(cfg.iterations - cfg.camera_iterations, 1)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=cfg.lr * 0.05)
+    for it in range(steps):
+        opt.zero_grad()
+        loss, terms, _ = evaluate(it >= steps // 3, conf)
+        loss.backward()
+        opt.step()
+        sched.step()
+
+    with torch.no_grad():
+        loss, terms, out = evaluate(True, conf)
+        uv, _ = camera.project(out.keypoints[0])
+        cam = Cameras(K[None], camera.world_to_cam()[None].detach(), W, H, ["photo"])
+    final = BodyParams(pose.detach()[None].clone(), torch.sigmoid(shape_raw).detach()[None],
+                       params.expression.clone())
+    return FitResult("body", final, cam, out.vertices[0].detach(), uv.detach(),
+                     {k: float(v) for k, v in terms.items()}, time.perf_counter() - start)
+
+
+Mode = Literal["body", "head"]

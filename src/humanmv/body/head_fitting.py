@@ -20,9 +20,9 @@ from humanmv.body.fitting import FitConfig, FitResult, FitTargets
 from humanmv.cameras import Cameras
 from humanmv.errors import NoPersonError
 
-HEAD_BONES = ("spine03", "neck01", "head")
+HEAD_BONES = ("neck01", "head")
 # Rotation of the neck/head about its axes is cheap, but not beyond what necks do.
-_HEAD_PRIOR = {"spine03": 8.0, "neck01": 2.0, "head": 1.0}
+_HEAD_PRIOR = {"neck01": 2.0, "head": 1.0}
 
 
 def _face_box_size(points: np.ndarray) -> float:
@@ -59,15 +59,15 @@ def fit_head(body: AnnyBody, targets: FitTargets, landmark_map: LandmarkMap,
     expr_raw = torch.full((len(body.expression_names),), -4.0, requires_grad=True)
     prior_w = torch.tensor([_HEAD_PRIOR[b] for b in HEAD_BONES])[:, None]
 
-    def evaluate(with_face: bool):
+    def evaluate(with_face: bool, sigma: float = 10.0, fixed_body=None):
         pose = torch.zeros(len(POSE_BONES), 3).index_copy(0, bone_rows, head_pose)
         expression = torch.sigmoid(expr_raw) if with_face else torch.zeros_like(expr_raw)
         p = BodyParams(pose[None], torch.sigmoid(shape_raw)[None], expression[None])
-        out = body(p)
+        out = fixed_body if fixed_body is not None else body(p)
         uv, _ = camera.project(out.vertices[0, vidx])
         res = ((uv - lm2d) / unit).square().sum(-1)
         terms = {
-            "landmarks": cfg.keypoint_weight * (weight * robust(res, 10.0)).sum() / weight.sum(),
+            "landmarks": cfg.keypoint_weight * (weight * robust(res, sigma)).sum() / weight.sum(),
             "pose_prior": 20 * cfg.pose_prior_weight * (prior_w * head_pose.square()).sum(),
             "shape_prior": cfg.shape_prior_weight * (torch.sigmoid(shape_raw) - 0.5).square().sum(),
             # Sparse expressions: most actions are off in any one face.
@@ -78,7 +78,7 @@ def fit_head(body: AnnyBody, targets: FitTargets, landmark_map: LandmarkMap,
     opt = torch.optim.Adam(camera.parameters(), lr=cfg.lr)
     for _ in range(cfg.camera_iterations):
         opt.zero_grad()
-        loss = evaluate(False)[0]
+        loss = evaluate(False, sigma=1e3, fixed_body=rest)[0]  # rest head; far points pull
         loss.backward()
         opt.step()
     opt = torch.optim.Adam([
@@ -86,7 +86,7 @@ def fit_head(body: AnnyBody, targets: FitTargets, landmark_map: LandmarkMap,
         {"params": [head_pose, shape_raw], "lr": cfg.lr},
         {"params": [expr_raw], "lr": cfg.lr * 3},
     ])
-    steps = max(cfg.iterations - cfg.camera_iterations, 1)
+    steps = max(cfg.iterations, 1)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=cfg.lr * 0.05)
     for _ in range(steps):
         opt.zero_grad()

@@ -1,0 +1,92 @@
+"""The `humanmv` command. It only parses options and calls pipelines; every user error is a
+`HumanMVError`, printed as one line on stderr with exit code 2."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from humanmv.errors import HumanMVError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="One photo of a person -> consistent multi-view images and a 3D avatar.")
+log = logging.getLogger("humanmv")
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(levelname)s: %(message)s", stream=sys.stderr)
+
+
+@app.command()
+def setup() -> None:
+    """Build the one-time caches (Anny's parsed assets) and check every model loads."""
+    from humanmv.setup_check import run_setup
+
+    run_setup()
+
+
+@app.command()
+def fit(
+    image: Path = typer.Argument(..., help="Photo of one person (JPEG, PNG, WebP, BMP, TIFF)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (created; must not exist unless --overwrite)."),
+    mode: str = typer.Option("auto", "--mode", help="body, head, or auto (body if the torso is visible)."),
+    size: int = typer.Option(512, "--size", help="Size of the normal-map views in pixels."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same output)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
+    quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
+) -> None:
+    """Fit the Anny body (or head) to a photo: fit.json, overlay.png, normals/*.png."""
+    _setup_logging(quiet)
+    from humanmv.errors import ConfigError
+
+    if mode not in ("auto", "body", "head"):
+        raise ConfigError(f"--mode must be auto, body or head, got {mode!r}")
+    if not 64 <= size <= 4096:
+        raise ConfigError(f"--size must be within 64..4096 pixels, got {size}")
+    from humanmv.io.atomic import atomic_output_dir, refuse_existing_output
+    from humanmv.io.images import load_image
+
+    start = time.perf_counter()
+    refuse_existing_output(out, overwrite)  # fail before the slow part
+    photo = load_image(image)
+    from humanmv.pipelines.fitting import FitPipeline, save_fit_outputs
+
+    pipe = FitPipeline()
+    pf = pipe(photo, mode=mode, seed=seed)
+    with atomic_output_dir(out, overwrite=overwrite) as tmp:
+        save_fit_outputs(pipe, pf, tmp, size)
+    if not quiet:
+        m = pf.fit
+        extra = f", silhouette IoU {pf.silhouette_iou:.3f}" if pf.silhouette_iou is not None else ""
+        print(f"fitted {m.mode} to {image} in {time.perf_counter() - start:.1f} s{extra} -> {out}")
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Entry point: run the app, turning HumanMVError into one line and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except HumanMVError as err:
+        print(f"humanmv: error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        print("humanmv: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as err:  # click's own usage errors
+        import click
+
+        if isinstance(err, click.exceptions.ClickException):
+            print(f"humanmv: error: {err.format_message()}", file=sys.stderr)
+            sys.exit(2)
+        if isinstance(err, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -157,6 +157,8 @@ class Cameras:
             R = w2c[:3, :3]
             if not torch.allclose(R @ R.T, torch.eye(3), atol=1e-3) or torch.det(R) < 0:
                 raise ConfigError(f"{where}: world_to_camera's 3x3 part is not a rotation")
+            if not torch.allclose(w2c[3], torch.tensor([0.0, 0.0, 0.0, 1.0]), atol=1e-6):
+                raise ConfigError(f"{where}: world_to_camera's last row must be [0, 0, 0, 1]")
             if min(size) < 8 or max(size) > 8192:
                 raise ConfigError(f"{where}: width/height must be within 8..8192, got {size}")
             sizes.add(size)

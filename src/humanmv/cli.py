@@ -19,8 +19,14 @@ log = logging.getLogger("humanmv")
 
 
 def _setup_logging(quiet: bool) -> None:
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
-                        format="%(levelname)s: %(message)s", stream=sys.stderr)
+    """humanmv's own log (warnings such as "several people found") on stderr; other packages'
+    chatter only from WARNING up."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("humanmv: %(levelname)s: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    log.propagate = False
+    logging.basicConfig(level=logging.WARNING)
 
 
 @app.command()
@@ -67,25 +73,37 @@ def fit(
         print(f"fitted {m.mode} to {image} in {time.perf_counter() - start:.1f} s{extra} -> {out}")
 
 
+def _silence_native_stderr() -> None:
+    """Keep C++ libraries' log lines (mediapipe/TFLite write several per run straight to file
+    descriptor 2) off the terminal, so an error is one line: Python's stderr moves to a copy of
+    the terminal's descriptor and descriptor 2 goes to /dev/null. Set HUMANMV_NATIVE_LOGS=1 to
+    keep them."""
+    import os
+
+    if os.environ.get("HUMANMV_NATIVE_LOGS") == "1":
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        sys.stderr = os.fdopen(saved, "w", buffering=1, encoding=sys.stderr.encoding or "utf-8",
+                               errors="backslashreplace")
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real descriptor 2 (e.g. under a test runner)
+        pass
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the app, turning HumanMVError into one line and exit code 2."""
+    if argv is None:
+        _silence_native_stderr()
     try:
-        app(args=argv, standalone_mode=False)
+        # Standalone mode: click reports usage errors itself (usage line + message, exit 2).
+        app(args=argv, standalone_mode=True)
     except HumanMVError as err:
         print(f"humanmv: error: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
-    except KeyboardInterrupt:
-        print("humanmv: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except Exception as err:  # click's own usage errors
-        import click
-
-        if isinstance(err, click.exceptions.ClickException):
-            print(f"humanmv: error: {err.format_message()}", file=sys.stderr)
-            sys.exit(2)
-        if isinstance(err, click.exceptions.Abort):
-            sys.exit(130)
-        raise
 
 
 if __name__ == "__main__":

@@ -44,8 +44,8 @@ class FitConfig:
 
     fov_deg: float = 45.0  # assumed field of view across the photo's longer side
     camera_iterations: int = 60  # stage 1: the camera alone on torso/face points (~1 ms each)
-    iterations: int = 110  # stage 2: camera, pose, shape (~20 ms each on 2 cores)
-    lr: float = 0.03
+    iterations: int = 70  # stage 2: camera, pose, shape (~25 ms each on 2 cores)
+    lr: float = 0.05
     keypoint_weight: float = 1.0
     silhouette_weight: float = 0.5
     pose_prior_weight: float = 2e-3

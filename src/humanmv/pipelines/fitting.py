@@ -7,12 +7,11 @@ calling it on a photo runs the stages top to bottom. `save_fit_outputs` writes w
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -20,16 +19,16 @@ import torch
 from humanmv.body.anny_model import AnnyBody
 from humanmv.body.face_landmarks import LandmarkMap
 from humanmv.body.fitting import FitConfig, FitResult, FitTargets, fit_body
-from humanmv.body.head_fitting import fit_head
+from humanmv.body.head_fitting import HeadFitConfig, fit_head
 from humanmv.cameras import Cameras, orbit_cameras_around
 from humanmv.errors import ConfigError, NoPersonError
 from humanmv.io.images import LoadedImage, save_png
 from humanmv.perception import Perception, Perceiver
+from humanmv.pipelines.options import FIT_MODES, FitMode, perception_options
 from humanmv.render import Renderer
 
 log = logging.getLogger("humanmv")
 
-FitMode = Literal["auto", "body", "head"]
 FIT_VIEW_AZIMUTHS = (0.0, 90.0, 180.0, 270.0)
 FIT_VIEW_NAMES = ("front", "left", "back", "right")
 
@@ -71,53 +70,41 @@ def choose_mode(perception: Perception, min_confidence: float = 0.5) -> str:
 class FitPipeline:
     """photo -> PhotoFit. Build once (loads Anny, the perception models and the renderer)."""
 
-    def __init__(self, device: str = "cpu", config: FitConfig | None = None) -> None:
+    def __init__(self, device: str = "cpu", body_config: FitConfig | None = None,
+                 head_config: HeadFitConfig | None = None) -> None:
         self.device = device
-        self.config = config or FitConfig()
-        # Anny loads (~1.2 s, mostly imports) while the perception models load and run.
-        self._body: AnnyBody | None = None
-        self._body_error: BaseException | None = None
-        self._body_thread = threading.Thread(target=self._load_body, daemon=True)
-        self._body_thread.start()
+        self.body_config = body_config or FitConfig()
+        self.head_config = head_config or HeadFitConfig()
+        self.body = AnnyBody(device)
         self.perceiver = Perceiver()
         self.renderer = Renderer()
         self.landmark_map = LandmarkMap.load()
 
-    def _load_body(self) -> None:
-        try:
-            self._body = AnnyBody(self.device)
-        except BaseException as err:  # re-raised in the caller's thread
-            self._body_error = err
-
-    @property
-    def body(self) -> AnnyBody:
-        self._body_thread.join()
-        if self._body_error is not None:
-            raise self._body_error
-        assert self._body is not None
-        return self._body
-
-    def __call__(self, image: LoadedImage, mode: FitMode = "auto", seed: int = 0) -> PhotoFit:
-        if mode not in ("auto", "body", "head"):
+    def __call__(self, image: LoadedImage, mode: FitMode = "auto", seed: int = 0,
+                 perception: Perception | None = None) -> PhotoFit:
+        """Fit `image`. `perception` may be given when it was computed elsewhere (the CLI runs
+        it in a background process while this pipeline loads); it must come from
+        `perception_options(mode)`."""
+        if mode not in FIT_MODES:
             raise ConfigError(f"--mode must be auto, body or head, got {mode!r}")
         timings: dict[str, float] = {}
         t = time.perf_counter()
-        perception = self.perceiver.perceive(image.rgb, need_face=(mode == "head"),
-                                             name=image.path.name, need_identity=False)
+        if perception is None:
+            perception = self.perceiver.perceive(image.rgb, **perception_options(mode, image.path.name))
         timings["perceive"] = time.perf_counter() - t
         chosen = choose_mode(perception) if mode == "auto" else mode
         H, W = image.rgb.shape[:2]
-        cfg = FitConfig(**{**self.config.__dict__, "seed": seed})
         t = time.perf_counter()
         if chosen == "body":
             targets = FitTargets(W, H, perception.coco_xy, perception.coco_confidence, perception.mask)
-            fit = fit_body(self.body, targets, cfg)
+            fit = fit_body(self.body, targets, dataclasses.replace(self.body_config, seed=seed))
         else:
             if perception.face is None:
                 raise NoPersonError(f"no face found in {image.path.name}: use --mode body or a "
                                     "photo where the face is visible")
             targets = FitTargets(W, H, landmarks=perception.face.xy)
-            fit = fit_head(self.body, targets, self.landmark_map, cfg)
+            fit = fit_head(self.body, targets, self.landmark_map,
+                           dataclasses.replace(self.head_config, seed=seed))
         timings["fit"] = time.perf_counter() - t
         t = time.perf_counter()
         render = self.renderer.render(self.body.mesh(fit.vertices), fit.camera,

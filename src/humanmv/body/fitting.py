@@ -132,6 +132,16 @@ def _pose_prior(pose: torch.Tensor) -> torch.Tensor:
     return loss
 
 
+def _seen_from_behind(kp2d: torch.Tensor, conf: torch.Tensor, idx: dict[str, int]) -> bool:
+    """True when the left/right pairs are mirrored: in a front view the subject's left
+    shoulder (and hip) appears on the image's right."""
+    votes = []
+    for a, b in (("left_shoulder", "right_shoulder"), ("left_hip", "right_hip")):
+        if conf[idx[a]] > 0 and conf[idx[b]] > 0:
+            votes.append(bool(kp2d[idx[a], 0] < kp2d[idx[b], 0]))
+    return bool(votes) and all(votes)
+
+
 def fit_body(body: AnnyBody, targets: FitTargets, config: FitConfig | None = None) -> FitResult:
     """Fit Anny + the camera to keypoints (and the silhouette when `targets.mask` is given).
 
@@ -160,10 +170,13 @@ def fit_body(body: AnnyBody, targets: FitTargets, config: FitConfig | None = Non
         anchor[idx[n]] = conf[idx[n]]
     if int((anchor > 0).sum()) < 2:
         anchor = conf
-    # The subject's left shoulder appears on the image's right in a front view.
-    ls, rs = idx["left_shoulder"], idx["right_shoulder"]
-    facing_away = bool(conf[ls] > 0 and conf[rs] > 0 and kp2d[ls, 0] < kp2d[rs, 0]
-                       and conf[idx["nose"]] < 0.5)
+    facing_away = _seen_from_behind(kp2d, conf, idx)
+    if facing_away:
+        # Detectors trained on front views still report a nose and eyes on the back of the
+        # head; trusting them twists the neck round. Ears are seen from behind, so they stay.
+        for n in ("nose", "left_eye", "right_eye"):
+            conf[idx[n]] = 0.0
+            anchor[idx[n]] = 0.0
     R0, t0 = initial_camera(rest.keypoints[0], kp2d, anchor, K, facing_away)
     camera = FitCamera(R0, t0, K)
 

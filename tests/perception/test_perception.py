@@ -15,7 +15,6 @@ from humanmv.perception import (
     COCO_KEYPOINT_NAMES,
     Perception,
     Perceiver,
-    default_perceiver,
     person_bbox,
 )
 from humanmv.perception.keypoints import COCO_FROM_MEDIAPIPE, MEDIAPIPE_POSE_NAMES
@@ -228,10 +227,6 @@ def test_warm_up_and_reuse(perceiver: Perceiver) -> None:
     model = perceiver.pose._get()
     perceiver.warm_up()
     assert perceiver.pose._get() is model, "models are loaded once and reused"
-
-
-def test_default_perceiver_is_shared() -> None:
-    assert default_perceiver() is default_perceiver()
 
 
 def test_perceive_rejects_bad_arrays(perceiver: Perceiver) -> None:

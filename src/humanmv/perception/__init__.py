@@ -2,7 +2,7 @@
 
 `Perceiver.perceive(rgb)` returns one `Perception`: the person mask, body keypoints, dense face
 landmarks and the dlib face identity, all in pixels of the input image (x right, y down). Each
-model is loaded lazily on first use and reused; `default_perceiver()` gives a shared instance.
+model is loaded lazily on first use and reused.
 
 Order of work (one person is chosen once and every output is about that person):
 1. mediapipe Pose on the whole image (keypoints + that person's mask).
@@ -57,7 +57,6 @@ __all__ = [
     "FaceLandmarks",
     "Perception",
     "Perceiver",
-    "default_perceiver",
     "person_bbox",
 ]
 
@@ -265,19 +264,6 @@ class Perceiver:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-_default: Perceiver | None = None
-_default_lock = threading.Lock()
-
-
-def default_perceiver() -> Perceiver:
-    """A shared `Perceiver`, created on first call (its models still load lazily)."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = Perceiver()
-        return _default
 
 
 def _timed(timings: dict[str, float], key: str, fn, *args):  # type: ignore[no-untyped-def]

@@ -12,7 +12,6 @@ from humanmv.render.renderer import (
     DEFAULT_OUTPUTS,
     OUTPUT_NAMES,
     Renderer,
-    default_renderer,
     projection_from_K,
     render_normal_maps,
 )
@@ -24,7 +23,6 @@ __all__ = [
     "Renderer",
     "RenderOutput",
     "context_info",
-    "default_renderer",
     "face_normals",
     "get_context",
     "projection_from_K",

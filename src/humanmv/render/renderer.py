@@ -17,7 +17,6 @@ Usage:
 
 from __future__ import annotations
 
-import threading
 
 import numpy as np
 import torch
@@ -336,20 +335,7 @@ class Renderer:
         return out
 
 
-_default_renderer: Renderer | None = None
-_default_lock = threading.Lock()
-
-
-def default_renderer() -> Renderer:
-    """A process-wide Renderer on the CPU, created on first use."""
-    global _default_renderer
-    with _default_lock:
-        if _default_renderer is None:
-            _default_renderer = Renderer()
-        return _default_renderer
-
-
-def render_normal_maps(mesh: Mesh, cameras: Cameras, renderer: Renderer | None = None,
+def render_normal_maps(mesh: Mesh, cameras: Cameras, renderer: Renderer,
                        background: float = 0.5) -> torch.Tensor:
     """Camera-space normal maps as images, the pipeline's conditioning format.
 
@@ -358,7 +344,6 @@ def render_normal_maps(mesh: Mesh, cameras: Cameras, renderer: Renderer | None =
         surface facing the camera is bluish-dark in z (n_z < 0 -> < 0.5). Background pixels
         hold `background` in every channel (0.5 = the encoding of the zero vector).
     """
-    renderer = renderer or default_renderer()
     out = renderer.render(mesh, cameras, outputs=("mask", "normal"))
     img = (out.normal.permute(0, 3, 1, 2) + 1) / 2
     mask = out.mask[:, None].bool()

@@ -1,0 +1,65 @@
+"""Fit every example photo and report what a user would see: mode, silhouette IoU against the
+person mask (body mode), landmark error (head mode), time per photo; and a contact sheet of
+the overlays to look at.
+
+The full-body photos come from Debian packages (`bash scripts/fetch_example_photos.sh` puts
+them in $HUMANMV_CACHE/examples); the two bundled ones are in examples/.
+
+    .venv/bin/python benchmarks/fit_photos.py [--sheet overlays.png] [PHOTO ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_photos() -> list[Path]:
+    from humanmv.paths import cache_dir
+
+    photos = sorted((ROOT / "examples").glob("*.jpg"))
+    fetched = cache_dir() / "examples"
+    photos += [fetched / n for n in ("messi5.jpg", "person.jpg") if (fetched / n).exists()]
+    return photos
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("photos", nargs="*", type=Path)
+    ap.add_argument("--sheet", type=Path, default=None, help="write a contact sheet of overlays")
+    args = ap.parse_args()
+    photos = args.photos or default_photos()
+
+    from humanmv.io.images import load_image, save_png
+    from humanmv.pipelines.fitting import FitPipeline, fit_summary, overlay_image
+
+    t = time.perf_counter()
+    pipe = FitPipeline()
+    print(f"pipeline built in {time.perf_counter() - t:.1f} s")
+    tiles = []
+    for path in photos:
+        image = load_image(path)
+        t = time.perf_counter()
+        pf = pipe(image)
+        seconds = time.perf_counter() - t
+        metrics = fit_summary(pf, pipe.body)["metrics"]
+        shown = ", ".join(f"{k} {v}" for k, v in metrics.items())
+        print(f"{path.name:18s} {pf.fit.mode:4s} {seconds:5.2f} s  {shown}")
+        overlay = overlay_image(image.rgb, pf.photo_render["shaded"], pf.photo_render["mask"])
+        h = 320
+        w = int(round(overlay.shape[1] * h / overlay.shape[0]))
+        from PIL import Image
+
+        tiles.append(np.asarray(Image.fromarray(overlay).resize((w, h))))
+    if args.sheet and tiles:
+        save_png(args.sheet, np.concatenate(tiles, axis=1))
+        print(f"contact sheet: {args.sheet}")
+
+
+if __name__ == "__main__":
+    main()

@@ -60,7 +60,7 @@ def get_context():
 def context_info() -> dict:
     """Renderer name, GL version and limits of the shared context (for logs and bug reports)."""
     ctx = get_context()
-    with _lock:
+    with _lock, ctx:  # the info query needs the context current on this thread
         info = ctx.info
         return {key: info.get(key) for key in
                 ("GL_RENDERER", "GL_VERSION", "GL_VENDOR", "GL_MAX_TEXTURE_SIZE",

@@ -24,7 +24,7 @@ def default_photos() -> list[Path]:
 
     photos = sorted((ROOT / "examples").glob("*.jpg"))
     fetched = cache_dir() / "examples"
-    photos += [fetched / n for n in ("messi5.jpg", "person.jpg") if (fetched / n).exists()]
+    photos += sorted(p for p in fetched.glob("*") if p.suffix in (".jpg", ".png"))
     return photos
 
 
@@ -35,6 +35,7 @@ def main() -> None:
     args = ap.parse_args()
     photos = args.photos or default_photos()
 
+    from humanmv.errors import HumanMVError
     from humanmv.io.images import load_image, save_png
     from humanmv.pipelines.fitting import FitPipeline, fit_summary, overlay_image
 
@@ -45,7 +46,11 @@ def main() -> None:
     for path in photos:
         image = load_image(path)
         t = time.perf_counter()
-        pf = pipe(image)
+        try:
+            pf = pipe(image)
+        except HumanMVError as err:  # a photo humanmv cannot use is a result too
+            print(f"{path.name:18s} refused: {err}")
+            continue
         seconds = time.perf_counter() - t
         metrics = fit_summary(pf, pipe.body)["metrics"]
         shown = ", ".join(f"{k} {v}" for k, v in metrics.items())

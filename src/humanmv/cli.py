@@ -66,11 +66,11 @@ def fit(
     from humanmv.perception.background import BackgroundPerception
     from humanmv.pipelines.options import perception_options
 
-    perceiving = BackgroundPerception(photo.rgb, **perception_options(mode, photo.path.name))
-    from humanmv.pipelines.fitting import FitPipeline, save_fit_outputs
+    with BackgroundPerception(photo.rgb, **perception_options(mode, photo.path.name)) as perceiving:
+        from humanmv.pipelines.fitting import FitPipeline, save_fit_outputs
 
-    pipe = FitPipeline()
-    pf = pipe(photo, mode=mode, seed=seed, perception=perceiving.result())
+        pipe = FitPipeline()
+        pf = pipe(photo, mode=mode, seed=seed, perception=perceiving.result())
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
         save_fit_outputs(pipe, pf, tmp, size)
     if not quiet:
@@ -96,6 +96,65 @@ def _silence_native_stderr() -> None:
         os.close(devnull)
     except (OSError, ValueError, AttributeError):  # no real descriptor 2 (e.g. under a test runner)
         pass
+
+
+@app.command()
+def generate(
+    image: Path = typer.Argument(..., help="Photo of one person (JPEG, PNG, WebP, BMP, TIFF)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (created; must not exist unless --overwrite)."),
+    mode: str = typer.Option("auto", "--mode", help="body, head, or auto (body if the torso is visible)."),
+    views: int = typer.Option(16, "--views", help="Number of orbit views, evenly spaced from the front."),
+    cameras: Optional[Path] = typer.Option(None, "--cameras", help="cameras.json with custom cameras (instead of --views)."),
+    size: Optional[int] = typer.Option(None, "--size", help="View size in pixels (default 512; with --cameras, rescales them)."),
+    generator: str = typer.Option("prior", "--generator", help="View generator: prior (no learned model)."),
+    texture_size: int = typer.Option(1024, "--texture-size", help="UV texture size in pixels."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same output)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
+    quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
+) -> None:
+    """Views all round + a textured 3D avatar from one photo (views/, normals/, masks/,
+    cameras.json, transforms.json, grid.png, turntable.mp4, avatar.glb, fit.json, run.json)."""
+    _setup_logging(quiet)
+    from humanmv.errors import ConfigError
+    from humanmv.pipelines.options import FIT_MODES, perception_options
+
+    if mode not in FIT_MODES:
+        raise ConfigError(f"--mode must be auto, body or head, got {mode!r}")
+    if not 256 <= texture_size <= 4096:
+        raise ConfigError(f"--texture-size must be within 256..4096, got {texture_size}")
+    start = time.perf_counter()
+    from humanmv.io.atomic import atomic_output_dir, refuse_existing_output
+    from humanmv.io.images import load_image
+
+    refuse_existing_output(out, overwrite)
+    custom = None
+    if cameras is not None:
+        from humanmv.cameras import Cameras
+
+        custom = Cameras.load(cameras)
+    from humanmv.pipelines.options import check_view_options
+
+    check_view_options(views, custom, size)
+    photo = load_image(image)
+    from humanmv.perception.background import BackgroundPerception
+
+    from rich.console import Console
+
+    console = Console(stderr=True, quiet=quiet)
+    perceiving = BackgroundPerception(photo.rgb, **perception_options(mode, photo.path.name))
+    with perceiving, console.status("loading models") as status:
+        from humanmv.pipelines.outputs import save_generation
+        from humanmv.pipelines.prior import PriorPipeline
+
+        pipe = PriorPipeline(texture_size=texture_size, generator=generator)
+        result = pipe(photo, mode=mode, views=views, cameras=custom, size=size, seed=seed,
+                      perception=perceiving.result(), progress=lambda s: status.update(s))
+        status.update("writing outputs")
+        with atomic_output_dir(out, overwrite=overwrite) as tmp:
+            save_generation(pipe, result, tmp, run_info={"seed": seed, "image": str(image)})
+    if not quiet:
+        n = len(result.views.cameras)
+        print(f"{n} {result.subject.mode} views of {image} in {time.perf_counter() - start:.1f} s -> {out}")
 
 
 def main(argv: Optional[list[str]] = None) -> None:

@@ -158,6 +158,10 @@ def fit_body(body: AnnyBody, targets: FitTargets, config: FitConfig | None = Non
     if int((conf > 0).sum()) < 4:
         raise NoPersonError("too few body keypoints were found to fit a body: use a photo where "
                             "the person's head and shoulders are visible, or --mode head")
+    body_points = [i for i, n in enumerate(names) if n not in FACE_KEYPOINTS]
+    if int((conf[body_points] > 0).sum()) < 2:
+        raise NoPersonError("only a face is visible, too little of the body to fit it: use "
+                            "--mode head, or a photo that shows the shoulders")
     W, H = targets.width, targets.height
     K = default_intrinsics(W, H, cfg.fov_deg)
 

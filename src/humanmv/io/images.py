@@ -234,8 +234,11 @@ def _high_bit_depth_to_uint8(arr: np.ndarray, mode: str) -> np.ndarray:
 # --------------------------------------------------------------------------- saving / tensors
 
 
-def save_png(path: str | os.PathLike[str], array: Any) -> Path:
+def save_png(path: str | os.PathLike[str], array: Any, fsync: bool = True) -> Path:
     """Write an image as PNG, atomically (temp file + rename); parent folders are created.
+
+    fsync: flush the file to disk before the rename; pass False for files inside a folder that
+      is itself committed atomically (`atomic_output_dir`), where it only costs time.
 
     array: numpy (H, W), (H, W, 1|3|4) or a torch tensor (C, H, W) / (1, C, H, W) with C in
       {1, 3, 4}. uint8 is written as is; bool as 0/255; float is clipped to [0, 1] and scaled
@@ -253,9 +256,9 @@ def save_png(path: str | os.PathLike[str], array: Any) -> Path:
             arr = arr[:, :, 0]
         pil = Image.fromarray(np.ascontiguousarray(arr))
     buf = io.BytesIO()
-    pil.save(buf, format="PNG")
+    pil.save(buf, format="PNG", compress_level=3)  # ~3x faster than the default 6, ~10% larger
     out = Path(path)
-    atomic_write_bytes(out, buf.getvalue())
+    atomic_write_bytes(out, buf.getvalue(), fsync=fsync)
     return out
 
 

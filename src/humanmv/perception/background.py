@@ -33,8 +33,11 @@ def _child(conn: Any, rgb: np.ndarray, kwargs: dict) -> None:
 class BackgroundPerception:
     """`Perceiver().perceive(rgb, **kwargs)` computed in a child process.
 
-    Usage: `job = BackgroundPerception(rgb, name="photo.jpg")`; ...; `perception = job.result()`
-    (re-raises the child's HumanMVError in the parent).
+    Usage (the context manager stops the child on any error):
+
+        with BackgroundPerception(rgb, name="photo.jpg") as job:
+            ...                           # load models meanwhile
+            perception = job.result()     # re-raises the child's HumanMVError
     """
 
     def __init__(self, rgb: np.ndarray, **kwargs: Any) -> None:
@@ -43,6 +46,20 @@ class BackgroundPerception:
         self._proc = ctx.Process(target=_child, args=(child_conn, rgb, kwargs), daemon=True)
         self._proc.start()
         child_conn.close()
+
+    def cancel(self) -> None:
+        """Stop the child if its result is not wanted (an error elsewhere): otherwise it would
+        block on a full pipe and keep the caller's stdout/stderr open after the caller exits."""
+        if self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join(timeout=5)
+        self._conn.close()
+
+    def __enter__(self) -> "BackgroundPerception":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cancel()
 
     def result(self, timeout: float = 300.0):
         try:

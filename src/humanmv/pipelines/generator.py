@@ -1,0 +1,85 @@
+"""The generator interface: what every view generator (prior, mvdiff, head360, gan3d) takes
+and returns, and the registry the CLI picks from by name.
+
+A generator receives the `Subject` (the photo, its fit and the textured avatar the prior
+builds) and the target cameras, and returns `GeneratedViews`. The prior generator renders the
+avatar; learned generators refine those renders (normal maps as geometry conditions, coarse
+RGB as 3D-aware initial noise). New generators register here; the CLI never changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import torch
+
+from humanmv.cameras import Cameras
+from humanmv.errors import ConfigError
+from humanmv.render import Mesh
+
+
+@dataclass
+class Subject:
+    """One person, as known after fitting and texturing.
+
+    photo: (H, W, 3) float32 [0, 1]; person_mask: (H, W) float32 [0, 1].
+    mode: "body" or "head". avatar: the fitted mesh with its UV texture (world frame).
+    photo_camera: the photo's camera (1 view). focus: (N, 3) world points the views frame
+    (the body's or the head's vertices).
+    """
+
+    photo: torch.Tensor
+    person_mask: torch.Tensor
+    mode: str
+    avatar: Mesh
+    photo_camera: Cameras
+    focus: torch.Tensor
+    extras: dict = field(default_factory=dict)
+
+
+@dataclass
+class GeneratedViews:
+    """C views of the subject, row 0 at the top.
+
+    rgb: (C, H, W, 3) float32 [0, 1]; mask: (C, H, W) float32 {0, 1} (the alpha);
+    normal: (C, H, W, 3) camera-space unit normals (OpenCV axes), 0 on the background;
+    depth: (C, H, W) camera z in metres, 0 on the background.
+    """
+
+    cameras: Cameras
+    rgb: torch.Tensor
+    mask: torch.Tensor
+    normal: torch.Tensor
+    depth: torch.Tensor
+
+    @property
+    def rgba(self) -> torch.Tensor:
+        """(C, H, W, 4) with alpha = mask."""
+        return torch.cat([self.rgb, self.mask[..., None]], dim=-1)
+
+
+class Generator(Protocol):
+    """Turns a subject into views at the given cameras; same seed, same views."""
+
+    name: str
+
+    def __call__(self, subject: Subject, cameras: Cameras, seed: int = 0) -> GeneratedViews: ...
+
+
+_REGISTRY: dict[str, Callable[..., Generator]] = {}
+
+
+def register_generator(name: str, factory: Callable[..., Generator]) -> None:
+    _REGISTRY[name] = factory
+
+
+def available_generators() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def make_generator(name: str, **kwargs) -> Generator:
+    """Build the generator called `name`; ConfigError naming the choices otherwise."""
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown --generator {name!r}; available: {', '.join(available_generators())}")
+    return _REGISTRY[name](**kwargs)

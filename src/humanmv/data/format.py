@@ -1,0 +1,127 @@
+"""The multi-view subject on disk (DESIGN.md): one writer, one reader.
+
+    SUBJECT/
+      cameras.json       our cameras (OpenCV K + world-to-camera per view)
+      meta.json          kind, seed, body parameters, appearance, ... (free-form JSON object)
+      rgb/NNN.png        RGBA, alpha = person mask
+      normal/NNN.png     camera-space normals as (n + 1) / 2, alpha = mask
+      depth/NNN.png      16-bit camera z in millimetres, 0 = background
+      mask/NNN.png       0/255
+      labels/NNN.png     8-bit part label + 1, 0 = background
+
+Every layer but cameras.json is optional; what a folder has is what `read_subject` can load.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from humanmv.cameras import Cameras
+from humanmv.errors import ConfigError
+from humanmv.io.atomic import atomic_write_text
+from humanmv.io.images import save_png
+
+LAYERS = ("rgb", "normal", "depth", "mask", "labels")
+DEPTH_SCALE = 1000.0  # metres -> the 16-bit PNG's millimetres
+
+
+@dataclass
+class SubjectViews:
+    """C views of one subject, row 0 at the top; a layer is None when absent.
+
+    rgb: (C, H, W, 3) float32 [0, 1]; mask: (C, H, W) float32 {0, 1};
+    normal: (C, H, W, 3) camera-space unit normals, 0 on the background;
+    depth: (C, H, W) camera z in metres, 0 on the background (1 mm steps on disk);
+    labels: (C, H, W) int64 part labels, -1 on the background.
+    """
+
+    cameras: Cameras
+    rgb: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+    normal: torch.Tensor | None = None
+    depth: torch.Tensor | None = None
+    labels: torch.Tensor | None = None
+    meta: dict = field(default_factory=dict)
+
+
+def _u8(x: torch.Tensor) -> np.ndarray:
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+
+
+def write_subject(folder: Path, views: SubjectViews, fsync: bool = False) -> None:
+    """Write `views` into `folder` (created). fsync: per file (off by default: datasets are
+    written subject by subject into a temporary folder that is renamed when complete)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    cams = views.cameras
+    mask = views.mask if views.mask is not None else torch.ones(len(cams), cams.height, cams.width)
+    for layer in LAYERS:
+        if getattr(views, layer) is not None:
+            (folder / layer).mkdir(exist_ok=True)
+    for i, name in enumerate(cams.names):
+        m = mask[i][..., None]
+        if views.rgb is not None:
+            save_png(folder / "rgb" / f"{name}.png", _u8(torch.cat([views.rgb[i] * m, m], -1)), fsync)
+        if views.normal is not None:
+            save_png(folder / "normal" / f"{name}.png", _u8(torch.cat([(views.normal[i] + 1) / 2 * m, m], -1)), fsync)
+        if views.depth is not None:
+            mm = (views.depth[i] * DEPTH_SCALE).round().clamp(0, 65535).to(torch.int32).numpy().astype(np.uint16)
+            save_png(folder / "depth" / f"{name}.png", mm, fsync)
+        if views.mask is not None:
+            save_png(folder / "mask" / f"{name}.png", _u8(views.mask[i]), fsync)
+        if views.labels is not None:
+            lab = (views.labels[i] + 1).clamp(0, 255).to(torch.uint8).numpy()
+            save_png(folder / "labels" / f"{name}.png", lab, fsync)
+    atomic_write_text(folder / "cameras.json", json.dumps(cams.to_json(), indent=1))
+    atomic_write_text(folder / "meta.json", json.dumps(views.meta, indent=1))
+
+
+def _read_png(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise ConfigError(f"{path}: missing view file; the subject folder is incomplete "
+                          "(re-run the writer, or drop this view)")
+    with Image.open(path) as img:
+        return np.asarray(img)
+
+
+def read_subject(folder: Path, layers: tuple[str, ...] = LAYERS,
+                 views: list[int] | None = None) -> SubjectViews:
+    """Read a subject folder. layers: which of `LAYERS` to load (those absent from the folder
+    stay None). views: indices of the views to load (default all). ConfigError names any
+    missing file."""
+    folder = Path(folder)
+    unknown = set(layers) - set(LAYERS)
+    if unknown:
+        raise ConfigError(f"unknown layers {sorted(unknown)}; choose from {LAYERS}")
+    cams = Cameras.load(folder / "cameras.json")
+    if views is not None:
+        cams = cams[views]
+    meta_path = folder / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    out = SubjectViews(cams, meta=meta)
+    for layer in layers:
+        if not (folder / layer).is_dir():
+            continue
+        arrays = [_read_png(folder / layer / f"{name}.png") for name in cams.names]
+        stack = torch.from_numpy(np.stack(arrays))
+        if layer == "rgb":
+            out.rgb = stack[..., :3].float() / 255
+            if out.mask is None:
+                out.mask = (stack[..., 3] > 127).float()
+        elif layer == "normal":
+            n = stack[..., :3].float() / 255 * 2 - 1
+            valid = stack[..., 3:4] > 127
+            out.normal = torch.where(valid, torch.nn.functional.normalize(n, dim=-1), torch.zeros_like(n))
+        elif layer == "depth":
+            out.depth = stack.to(torch.int32).float() / DEPTH_SCALE
+        elif layer == "mask":
+            out.mask = (stack > 127).float()
+        elif layer == "labels":
+            out.labels = stack.long() - 1
+    return out

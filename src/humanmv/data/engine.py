@@ -1,0 +1,169 @@
+"""The synthetic subject engine: seed -> a person (phenotype, pose, expression, appearance)
+-> ground-truth views on a camera rig, in the subject format of `data.format`.
+
+Phenotypes come from Anny's own age-calibrated sampler (WHO height-for-age), so ages, sexes
+and builds cover the population. Poses come in families: A-pose, T-pose, natural standing,
+walking (opposite arm/leg swing at a random phase) and random plausible poses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from humanmv.body.anny_model import POSE_BONES, AnnyBody, BodyParams
+from humanmv.body.sampling import sample_body_params, sample_photo_camera
+from humanmv.cameras import Cameras, orbit_cameras_around
+from humanmv.data.appearance import Appearance, UVAtlas, paint_texture, sample_appearance, shade
+from humanmv.data.format import SubjectViews
+from humanmv.errors import ConfigError
+from humanmv.render import Renderer
+
+POSE_FAMILIES = ("a-pose", "t-pose", "standing", "walking", "random")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A camera rig and image size. rig "body" frames the whole body, "head" the head."""
+
+    name: str
+    rig: str
+    azimuths: tuple[float, ...]
+    elevations: tuple[float, ...]
+    size: int
+    expressions: bool = False
+
+
+def _ring(n: int, start: float = 0.0) -> tuple[float, ...]:
+    return tuple(start + i * 360.0 / n for i in range(n))
+
+
+PRESETS = {
+    # 24 views at elevation 0 plus raised and lowered rings of 8.
+    "body-train": Preset("body-train", "body", _ring(24) + _ring(8, 22.5) * 2, (0.0,) * 24 + (20.0,) * 8 + (-10.0,) * 8, 256),
+    "body-bench": Preset("body-bench", "body", _ring(24), (0.0,) * 24, 256),
+    # Head all round (seed 003): 36 views, and a continuous sequence is any run of neighbours.
+    "head-train": Preset("head-train", "head", _ring(36), (0.0,) * 36, 256, expressions=True),
+    "head-bench": Preset("head-bench", "head", _ring(16), (0.0,) * 16, 256, expressions=True),
+}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown --preset {name!r}; choose from {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def sample_pose(rng: np.random.Generator, family: str) -> torch.Tensor:
+    """(len(POSE_BONES), 3) local-ref axis-angle pose of a family (see module docstring)."""
+    pose = torch.zeros(len(POSE_BONES), 3)
+    b = POSE_BONES.index
+    jitter = lambda s: torch.tensor(rng.normal(0, s, 3), dtype=torch.float32)  # noqa: E731
+    if family == "t-pose":
+        pose[b("upperarm01.L")] = torch.tensor([0.0, 0.0, 0.0]) + jitter(0.05)
+        pose[b("upperarm01.L"), 1] = -0.75
+        pose[b("upperarm01.R")] = jitter(0.05)
+        pose[b("upperarm01.R"), 1] = 0.75
+    elif family == "standing":
+        pose[b("upperarm01.L"), 1] = 0.55 + rng.normal(0, 0.08)
+        pose[b("upperarm01.R"), 1] = -0.55 + rng.normal(0, 0.08)
+        pose[b("lowerarm01.L"), 0] = -abs(rng.normal(0.1, 0.1))
+        pose[b("lowerarm01.R"), 0] = -abs(rng.normal(0.1, 0.1))
+        pose[b("head")] = jitter(0.08)
+    elif family == "walking":
+        swing = 0.45 * np.sin(rng.uniform(0, 2 * np.pi))
+        pose[b("upperleg01.L"), 0] = -swing
+        pose[b("upperleg01.R"), 0] = swing
+        pose[b("lowerleg01.L"), 0] = 0.2 + max(0.0, swing) * 0.8
+        pose[b("lowerleg01.R"), 0] = 0.2 + max(0.0, -swing) * 0.8
+        pose[b("upperarm01.L"), 1] = 0.55
+        pose[b("upperarm01.R"), 1] = -0.55
+        pose[b("upperarm01.L"), 0] = 0.6 * swing
+        pose[b("upperarm01.R"), 0] = -0.6 * swing
+    elif family == "random":
+        pose = sample_body_params(rng).pose[0]
+    elif family != "a-pose":
+        raise ConfigError(f"unknown pose family {family!r}")
+    return pose
+
+
+_SHAPE_SAMPLERS: dict[int, object] = {}
+
+
+def sample_phenotype(body: AnnyBody, seed: int) -> tuple[torch.Tensor, float]:
+    """(6,) phenotype in PHENOTYPE_NAMES order and the morphological age in years, from Anny's
+    calibrated sampler (its torch sampling is seeded locally; the global RNG is untouched)."""
+    from anny.shape_distribution import SimpleShapeDistribution
+
+    key = id(body)
+    if key not in _SHAPE_SAMPLERS:  # reading its calibration files costs ~50 ms
+        _SHAPE_SAMPLERS[key] = SimpleShapeDistribution(body.anny)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        age, kwargs = _SHAPE_SAMPLERS[key].sample(1)
+    names = body.anny.phenotype_labels
+    values = torch.tensor([float(kwargs[n][0]) if n in kwargs else 0.5 for n in names])
+    return values.clamp(0, 1), float(age[0])
+
+
+@dataclass
+class SubjectSpec:
+    """Everything that defines one synthetic subject (meta.json stores it)."""
+
+    seed: int
+    params: BodyParams
+    pose_family: str
+    age_years: float
+    appearance: Appearance
+
+    def to_meta(self, body: AnnyBody, preset: Preset) -> dict:
+        return {"kind": "synthetic", "preset": preset.name, "seed": self.seed,
+                "pose_family": self.pose_family, "age_years": round(self.age_years, 2),
+                "body": self.params.to_dict(body.expression_names),
+                "appearance": self.appearance.to_dict()}
+
+
+def sample_subject(body: AnnyBody, seed: int, expressions: bool = False) -> SubjectSpec:
+    rng = np.random.default_rng(seed)
+    family = POSE_FAMILIES[int(rng.integers(len(POSE_FAMILIES)))]
+    pose = sample_pose(rng, family)
+    phenotype, age = sample_phenotype(body, seed)
+    expression = torch.zeros(len(body.expression_names))
+    if expressions:
+        active = rng.choice(len(expression), size=3, replace=False)
+        expression[active] = torch.tensor(rng.uniform(0.2, 0.8, 3), dtype=torch.float32)
+    params = BodyParams(pose[None], phenotype[None], expression[None])
+    return SubjectSpec(seed, params, family, age, sample_appearance(rng))
+
+
+class SubjectRenderer:
+    """Renders subjects on a preset's rig. Build once per process (body, atlas, renderer)."""
+
+    def __init__(self, body: AnnyBody, renderer: Renderer, texture_size: int = 512) -> None:
+        self.body, self.renderer = body, renderer
+        self.atlas = UVAtlas(body, texture_size)
+
+    def __call__(self, spec: SubjectSpec, preset: Preset) -> SubjectViews:
+        """The rig's views plus one jittered "input" photo camera (the last view)."""
+        rng = np.random.default_rng(spec.seed + 1_000_003)
+        with torch.no_grad():
+            verts = self.body(spec.params).vertices[0]
+        focus = verts[self.body.head_vertex_mask()] if preset.rig == "head" else verts
+        fov = 25.0 if preset.rig == "head" else 30.0
+        rig = orbit_cameras_around(focus, preset.azimuths, preset.elevations, fov, preset.size,
+                                   preset.size, margin=1.05)
+        centre = (focus.min(0).values + focus.max(0).values) / 2
+        radius = float((focus - centre).norm(dim=-1).max())
+        photo = sample_photo_camera(rng, centre, radius, preset.size, preset.size, az_range=30.0)
+        cams = Cameras(torch.cat([rig.K, photo.K]), torch.cat([rig.world_to_cam, photo.world_to_cam]),
+                       preset.size, preset.size, [f"{i:03d}" for i in range(len(rig))] + ["input"],
+                       torch.cat([rig.az, photo.az]), torch.cat([rig.el, photo.el]))
+        texture = paint_texture(self.atlas, spec.appearance, rng)
+        mesh = self.body.mesh(verts, texture=texture)
+        out = self.renderer.render(mesh, cams, outputs=("rgb", "mask", "normal", "normal_world",
+                                                        "depth", "labels"))
+        rgb = shade(out.rgb, out.normal_world, out.mask, spec.appearance)
+        return SubjectViews(cams, rgb, out.mask, out.normal, out.depth, out.labels,
+                            spec.to_meta(self.body, preset))

@@ -28,7 +28,8 @@ def test_multiview_items(dataset_dir):
     az = item["target_az"]
     steps = torch.remainder(az[1:] - az[:-1], 360)
     assert torch.allclose(steps, torch.full_like(steps, 90.0))  # evenly spaced round the rig
-    assert torch.allclose(item["input_K"][0, 0], item["target_K"][:, 0, 0])  # all scaled to 64 px
+    assert torch.allclose(item["target_K"][:, 0, 2], torch.tensor(32.0))  # scaled to 64 px
+    assert float(item["input_K"][0, 2]) == 32.0
     assert torch.equal(ds[0]["target_rgb"], item["target_rgb"])  # deterministic per item
 
 

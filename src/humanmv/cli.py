@@ -163,6 +163,7 @@ def synth(
     subjects: int = typer.Option(..., "--subjects", help="Number of subjects."),
     out: Path = typer.Option(..., "--out", help="Dataset folder (re-running completes it)."),
     seed: int = typer.Option(0, "--seed", help="Dataset seed (same seed, same files)."),
+    preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a contact sheet (16 subjects x 4 views)."),
     quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
 ) -> None:
     """Synthetic multi-view people with ground truth (RGBA, normals, depth, masks, part labels)."""
@@ -181,6 +182,10 @@ def synth(
         task = bar.add_task(f"synth {preset}", total=subjects)
         report = synthesize(out, preset, subjects, seed,
                             progress=lambda done, total: bar.update(task, completed=done))
+    if preview is not None:
+        from humanmv.data.synth import contact_sheet
+
+        contact_sheet(out, preview)
     if not quiet:
         print(f"{report['written']} subjects written, {report['skipped']} already there -> {out}")
 

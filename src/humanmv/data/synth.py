@@ -15,6 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from humanmv.data.engine import get_preset, sample_subject
 from humanmv.data.format import write_subject
 from humanmv.errors import OutputError
@@ -81,3 +83,23 @@ def synthesize(out: Path, preset_name: str, subjects: int, seed: int = 0,
         "views_per_subject": len(preset.azimuths), "input_view": "input", "subjects": entries,
     }, indent=1))
     return {"written": written, "skipped": skipped}
+
+
+def contact_sheet(out: Path, path: Path, subjects: int = 16, views: int = 4) -> Path:
+    """A sheet of the first `subjects` subjects, `views` evenly spaced rig views each (one row
+    per subject, on white), to look at what the engine makes."""
+    import numpy as np
+
+    from humanmv.data.format import read_subject
+    from humanmv.io.grid import make_grid
+    from humanmv.io.images import save_png
+
+    manifest = json.loads((Path(out) / "manifest.json").read_text())
+    tiles = []
+    for entry in manifest["subjects"][:subjects]:
+        folder = Path(out) / "subjects" / entry["name"]
+        n = manifest["views_per_subject"]
+        sub = read_subject(folder, layers=("rgb",), views=[round(k * n / views) for k in range(views)])
+        rgba = torch.cat([sub.rgb, sub.mask[..., None]], -1)
+        tiles.append((rgba.clamp(0, 1) * 255).round().to(torch.uint8).numpy())
+    return save_png(path, make_grid(np.concatenate(tiles), cols=views * 4, pad=2))

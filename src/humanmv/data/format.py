@@ -15,6 +15,8 @@ Every layer but cameras.json is optional; what a folder has is what `read_subjec
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,20 +66,23 @@ def write_subject(folder: Path, views: SubjectViews, fsync: bool = False) -> Non
     for layer in LAYERS:
         if getattr(views, layer) is not None:
             (folder / layer).mkdir(exist_ok=True)
+    jobs: list[tuple[Path, np.ndarray]] = []
     for i, name in enumerate(cams.names):
         m = mask[i][..., None]
         if views.rgb is not None:
-            save_png(folder / "rgb" / f"{name}.png", _u8(torch.cat([views.rgb[i] * m, m], -1)), fsync)
+            jobs.append((folder / "rgb" / f"{name}.png", _u8(torch.cat([views.rgb[i] * m, m], -1))))
         if views.normal is not None:
-            save_png(folder / "normal" / f"{name}.png", _u8(torch.cat([(views.normal[i] + 1) / 2 * m, m], -1)), fsync)
+            jobs.append((folder / "normal" / f"{name}.png", _u8(torch.cat([(views.normal[i] + 1) / 2 * m, m], -1))))
         if views.depth is not None:
             mm = (views.depth[i] * DEPTH_SCALE).round().clamp(0, 65535).to(torch.int32).numpy().astype(np.uint16)
-            save_png(folder / "depth" / f"{name}.png", mm, fsync)
+            jobs.append((folder / "depth" / f"{name}.png", mm))
         if views.mask is not None:
-            save_png(folder / "mask" / f"{name}.png", _u8(views.mask[i]), fsync)
+            jobs.append((folder / "mask" / f"{name}.png", _u8(views.mask[i])))
         if views.labels is not None:
-            lab = (views.labels[i] + 1).clamp(0, 255).to(torch.uint8).numpy()
-            save_png(folder / "labels" / f"{name}.png", lab, fsync)
+            jobs.append((folder / "labels" / f"{name}.png", (views.labels[i] + 1).clamp(0, 255).to(torch.uint8).numpy()))
+    # PNG compression releases the GIL: encode on every core.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        list(pool.map(lambda job: save_png(job[0], job[1], fsync), jobs))
     atomic_write_text(folder / "cameras.json", json.dumps(cams.to_json(), indent=1))
     atomic_write_text(folder / "meta.json", json.dumps(views.meta, indent=1))
 

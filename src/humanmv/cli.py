@@ -190,6 +190,57 @@ def synth(
         print(f"{report['written']} subjects written, {report['skipped']} already there -> {out}")
 
 
+@app.command("import-scans")
+def import_scans_command(
+    src: Path = typer.Argument(..., help="Folder of scans (OBJ+MTL+texture, GLB/GLTF, coloured PLY)."),
+    out: Path = typer.Option(..., "--out", help="Output dataset folder (created when complete)."),
+    up: str = typer.Option("+y", "--up", help="The scans' up axis: +x, -x, +y, -y, +z or -z."),
+    front: str = typer.Option("+z", "--front", help="The direction the scanned person faces."),
+    height: Optional[float] = typer.Option(None, "--height", help="Scale every scan to this height (m)."),
+    views: int = typer.Option(24, "--views", help="Orbit views per scan."),
+    size: int = typer.Option(512, "--size", help="View size in pixels."),
+    allow_untextured: bool = typer.Option(False, "--allow-untextured", help="Render untextured scans grey."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
+    quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
+) -> None:
+    """Render folders of textured scans (THuman2.1, 2K2K, CustomHumans, GLB...) into the
+    multi-view subject format."""
+    _setup_logging(quiet)
+    from humanmv.data.scans import import_scans
+    from humanmv.pipelines.options import check_view_options
+
+    check_view_options(views, None, size)
+    report = import_scans(src, out, views=views, size=size, up=up, front=front, height=height,
+                          overwrite=overwrite, allow_untextured=allow_untextured)
+    if not quiet:
+        print(report.summary())
+        for failure in report.failed:
+            print(f"  failed: {failure}")
+
+
+@app.command()
+def prune(
+    root: Path = typer.Argument(..., help="Dataset folder (subject folders, or subjects/ inside)."),
+    tau: float = typer.Option(0.7, "--tau", help="Share of subjects kept by identity consistency."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report what would be removed; move nothing."),
+    quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
+) -> None:
+    """Prune synthetic multi-view data (seed 001): drop back views with a face (Janus) and keep
+    the top --tau of subjects by identity consistency. Moves to _pruned/, never deletes."""
+    _setup_logging(quiet)
+    from humanmv.errors import ConfigError
+
+    if not 0 < tau <= 1:
+        raise ConfigError(f"--tau must be within (0, 1], got {tau}")
+    from humanmv.data.prune import prune_dataset
+
+    report = prune_dataset(root, tau=tau, dry_run=dry_run)
+    if not quiet:
+        print(report.summary())
+        for r in report.removals:
+            print(f"  {r.subject}{'/' + r.view if r.view else ''}: {r.reason} -> {r.moved_to}")
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the app, turning HumanMVError into one line and exit code 2."""
     real_process = argv is None

@@ -96,17 +96,20 @@ def imported(tmp_path_factory, scans_dir, renderer):
     return out, report
 
 
-def _direct_mesh(person, kind: str) -> Mesh:
-    """The original mesh (metres, Y up) with the colours its file holds (the OBJ's JPEG decoded)."""
+def _direct_mesh(person, kind: str, scans_dir) -> Mesh:
+    """The original mesh (metres, Y up) with the colours its file holds (the OBJ's JPEG as
+    trimesh re-encoded it)."""
     base = dict(vertices=torch.from_numpy(person["vertices"]), faces=torch.from_numpy(person["faces"]))
     if kind == "ply":
         return Mesh(**base, vertex_colors=torch.from_numpy(person["colours"]))
-    texture = np.asarray(_image(person["texture"], "JPEG").convert("RGB")) if kind == "obj" else person["texture"]
+    texture = person["texture"]
+    if kind == "obj":
+        texture = np.asarray(Image.open(scans_dir / "0000" / "material0.jpeg").convert("RGB"))
     return Mesh(**base, uvs=torch.from_numpy(person["uvs"]), uv_faces=torch.from_numpy(person["uv_faces"]),
                 texture=torch.from_numpy(texture.astype(np.float32) / 255))
 
 
-def test_import_renders_the_same_pixels_as_the_engine(imported, person, renderer):
+def test_import_renders_the_same_pixels_as_the_engine(imported, person, renderer, scans_dir):
     out, report = imported
     assert sorted(report.imported) == ["0000", "2k2k_0001", "avatar"]
     assert report.failed == [] and report.skipped == []
@@ -125,7 +128,7 @@ def test_import_renders_the_same_pixels_as_the_engine(imported, person, renderer
         assert torch.allclose(cams.world_to_cam, expected_cams.world_to_cam, atol=1e-4)
         assert torch.allclose(cams.az, torch.arange(VIEWS) * 360.0 / VIEWS)
         assert torch.all(cams.el == 0)
-        direct = renderer.render(_direct_mesh(person, kind), cams, outputs=("rgb", "mask", "normal", "depth"))
+        direct = renderer.render(_direct_mesh(person, kind, scans_dir), cams, outputs=("rgb", "mask", "normal", "depth"))
         both = (subject.mask > 0) & (direct.mask > 0)
         union = (subject.mask > 0) | (direct.mask > 0)
         assert float(both.sum() / union.sum()) > 0.995, name
@@ -195,13 +198,13 @@ def test_normalise_axes_units_and_centre(person, up, front, to_source, unit, sca
 
 
 def test_normalise_to_a_given_height_and_bad_options(person):
-    mesh = Mesh(torch.from_numpy(person["vertices"] * 37.0), torch.from_numpy(person["faces"]))
+    mesh = Mesh(torch.from_numpy(person["vertices"] * 5.0), torch.from_numpy(person["faces"]))
     moved, info = normalise_scan(mesh, height=1.8)
     v = moved.vertices
     assert float(v[:, 1].max() - v[:, 1].min()) == pytest.approx(1.8, abs=1e-5)
     assert info.units_from == "height" and info.height_m == pytest.approx(1.8)
     with pytest.raises(ConfigError, match="cannot tell the units"):
-        normalise_scan(mesh)  # 60 units tall: neither m, cm nor mm
+        normalise_scan(mesh)  # 8 units tall: neither m, cm nor mm
     with pytest.raises(ConfigError, match="parallel"):
         normalise_scan(mesh, up="+y", front="-y", height=1.8)
     with pytest.raises(ConfigError, match="up axis must be one of"):
@@ -225,7 +228,7 @@ def _box_scan(folder, name="box", textured=True):
 
 def test_load_scan_errors_name_the_file(tmp_path):
     plain = _box_scan(tmp_path / "plain", textured=False)
-    with pytest.raises(InputImageError, match=r"plain\.obj: has no texture or vertex colours.*export it with its texture"):
+    with pytest.raises(InputImageError, match=r"plain/box\.obj: has no texture or vertex colours.*export it with its texture"):
         load_scan(plain)
     grey = load_scan(plain, allow_untextured=True)
     assert grey.texture is None and grey.vertex_colors is None and grey.faces.shape == (12, 3)

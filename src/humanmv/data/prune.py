@@ -161,10 +161,11 @@ class IdentityScore:
 
 
 def identity_consistency(subject_dir: str | os.PathLike[str], identifier=None,
-                         front_az: float = FRONT_AZ_DEG, exclude: tuple[str, ...] | list[str] = ()
-                         ) -> IdentityScore:
+                         front_az: float = FRONT_AZ_DEG, exclude: tuple[str, ...] | list[str] = (),
+                         min_score: float = JANUS_MIN_SCORE) -> IdentityScore:
     """Mean pairwise cosine similarity of dlib's face embeddings over the subject's front-half
-    views (|az| <= `front_az`), leaving out the views named in `exclude`.
+    views (|az| <= `front_az`), leaving out the views named in `exclude`. On each view the
+    best-scoring HOG face (score >= `min_score`) is embedded.
 
     Raises ConfigError when the subject's cameras.json or a view file is missing or invalid.
     """
@@ -179,7 +180,12 @@ def identity_consistency(subject_dir: str | os.PathLike[str], identifier=None,
     identifier = _identifier(identifier)
     embeddings, with_face, without = [], [], []
     for i, rgb in zip(front, _load_views(folder, cams, front)):
-        face = identifier.identify(rgb, name=f"{folder.name}/{cams.names[i]}")
+        # The best-scoring face (not the largest box: weak detections on clothes can be larger).
+        faces = [f for f in identifier.detect(rgb) if f[1] >= min_score]
+        face = None
+        if faces:
+            box = max(faces, key=lambda f: f[1])[0]
+            face = identifier.identify(rgb, near_box=box, name=f"{folder.name}/{cams.names[i]}")
         if face is None:
             without.append(cams.names[i])
         else:
@@ -291,10 +297,8 @@ def _move_views(root: Path, subject: str, views: list[str], reason_by_view: dict
         # The subject stays readable throughout: its cameras.json drops the views first.
         atomic_write_text(folder / "cameras.json", json.dumps(kept, indent=1))
         for layer in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            for name in views:
-                for file in sorted(layer.glob(f"{name}.*")):
-                    if file.stem != name:
-                        continue
+            for file in sorted(layer.iterdir()):
+                if file.is_file() and file.stem in gone:  # <layer>/<view>.png, .npy, ...
                     (dest / layer.name).mkdir(exist_ok=True)
                     os.rename(file, _unique(dest / layer.name / file.name))
     except OSError as exc:
@@ -334,8 +338,8 @@ def prune_dataset(root: str | os.PathLike[str], tau: float = 0.7, identifier=Non
         `root/prune_report.json` unless dry_run).
     Raises:
         ConfigError: tau outside (0, 1], root missing, a subject itself, or without subjects.
-        OutputError: a move failed (the report so far is in the message's folder state; nothing
-            is lost: every file is either in place or under `_pruned/`).
+        OutputError: a move failed; the removals done so far are in `prune_report.json` and
+            nothing is lost (every file is in place or under `_pruned/`).
     """
     start = time.perf_counter()
     if not (isinstance(tau, (int, float)) and 0 < tau <= 1):
@@ -351,7 +355,22 @@ def prune_dataset(root: str | os.PathLike[str], tau: float = 0.7, identifier=Non
         raise ConfigError(f"{root}: no subject folders (with cameras.json) found")
     identifier = _identifier(identifier)
     report = PruneReport(root=str(root), tau=float(tau), dry_run=dry_run, subjects=len(subjects))
+    try:
+        _prune(root, subjects, tau, identifier, dry_run, min_score, report)
+    except OutputError as exc:  # a move failed: record what was done so far, then stop
+        report.errors.append({"subject": None, "reason": f"stopped: {exc}"})
+        if not dry_run:
+            _write_report(root, report)
+        raise
+    report.kept.sort()
+    report.seconds = round(time.perf_counter() - start, 3)
+    if not dry_run:
+        _write_report(root, report)
+    return report
 
+
+def _prune(root: Path, subjects: list[str], tau: float, identifier, dry_run: bool,
+           min_score: float, report: PruneReport) -> None:
     remaining: dict[str, list[str]] = {}  # subject -> janus views left out of its identity score
     for subject in subjects:
         try:
@@ -381,7 +400,8 @@ def prune_dataset(root: str | os.PathLike[str], tau: float = 0.7, identifier=Non
     scored: list[tuple[float, str, int]] = []
     for subject, janus in remaining.items():
         try:
-            identity = identity_consistency(root / subject, identifier, exclude=janus)
+            identity = identity_consistency(root / subject, identifier, exclude=janus,
+                                            min_score=min_score)
         except HumanMVError as exc:
             LOG.warning("%s: no identity score: %s", subject, exc)
             report.errors.append({"subject": subject, "reason": str(exc)})
@@ -406,11 +426,6 @@ def prune_dataset(root: str | os.PathLike[str], tau: float = 0.7, identifier=Non
         dest = _planned(root, subject, "identity") if dry_run else _move_subject(root, subject, "identity")
         report.removals.append(Removal(subject, None, reason, _rel(dest, root)))
         report.pruned.append(subject)
-    report.kept.sort()
-    report.seconds = round(time.perf_counter() - start, 3)
-    if not dry_run:
-        _write_report(root, report)
-    return report
 
 
 def _write_report(root: Path, report: PruneReport) -> None:

@@ -435,7 +435,13 @@ def find_scans(src_dir: str | os.PathLike[str]) -> list[tuple[str, Path]]:
         raise InputImageError(f"{src}: cannot be read (permission denied)")
     by_folder: dict[Path, dict[str, Path]] = {}
     errors: list[OSError] = []
+    seen: set[str] = set()
     for folder, dirs, files in os.walk(src, onerror=errors.append, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a symlink cycle
+            dirs[:] = []
+            continue
+        seen.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "_pruned")
         stems: dict[str, Path] = {}
         for name in sorted(files):

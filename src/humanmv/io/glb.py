@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from humanmv.io.images import to_uint8
 from PIL import Image
 
 from humanmv.io.atomic import atomic_write_bytes
@@ -54,12 +56,9 @@ def texture_to_uint8(texture: Any) -> np.ndarray:
     tex = _numpy(texture)
     if tex.ndim != 3 or tex.shape[2] != 3 or tex.shape[0] < 1 or tex.shape[1] < 1:
         raise ValueError(f"texture must be (Ht, Wt, 3), got {tex.shape}")
-    if tex.dtype == np.uint8:
-        return np.ascontiguousarray(tex)
-    if not np.issubdtype(tex.dtype, np.floating):
+    if tex.dtype != np.uint8 and not np.issubdtype(tex.dtype, np.floating):
         raise ValueError(f"texture must be uint8 or float in [0, 1], got {tex.dtype}")
-    tex = np.nan_to_num(tex.astype(np.float32), nan=0.0)
-    return np.rint(np.clip(tex, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return np.ascontiguousarray(to_uint8(tex))
 
 
 def _check_inputs(vertices: np.ndarray, faces: np.ndarray, uvs: np.ndarray,

@@ -13,6 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from humanmv.io.images import to_uint8
+
 from humanmv.io.images import save_png
 
 
@@ -24,14 +26,9 @@ def as_uint8_images(images: Any, what: str = "images") -> np.ndarray:
         arr = arr[..., None]
     if arr.ndim != 4 or arr.shape[3] not in (1, 3, 4) or arr.shape[1] < 1 or arr.shape[2] < 1:
         raise ValueError(f"{what} must be (N, H, W, C) with C in 1, 3, 4, got {arr.shape}")
-    if arr.dtype == np.uint8:
-        return arr
-    if arr.dtype == np.bool_:
-        return arr.astype(np.uint8) * 255
-    if np.issubdtype(arr.dtype, np.floating):
-        a = np.nan_to_num(arr.astype(np.float32), nan=0.0)
-        return np.rint(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
-    raise ValueError(f"{what} must be uint8 or float in [0, 1], got {arr.dtype}")
+    if arr.dtype == np.uint16:
+        raise ValueError(f"{what} must be uint8 or float in [0, 1], got {arr.dtype}")
+    return to_uint8(arr)
 
 
 def composite_on_white(rgba: np.ndarray) -> np.ndarray:

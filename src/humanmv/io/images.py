@@ -251,7 +251,7 @@ def save_png(path: str | os.PathLike[str], array: Any, fsync: bool = True) -> Pa
             raise ValueError(f"uint16 images must be (H, W) greyscale, got {arr.shape}")
         pil = Image.fromarray(arr)
     else:
-        arr = _to_uint8(arr)
+        arr = to_uint8(arr)
         if arr.ndim == 3 and arr.shape[2] == 1:
             arr = arr[:, :, 0]
         pil = Image.fromarray(np.ascontiguousarray(arr))
@@ -283,7 +283,8 @@ def _as_hwc_numpy(array: Any) -> np.ndarray:
     return arr
 
 
-def _to_uint8(arr: np.ndarray) -> np.ndarray:
+def to_uint8(arr: np.ndarray) -> np.ndarray:
+    """uint8 as is, bool as 0/255, float clipped to [0, 1] and scaled; other dtypes refused."""
     if arr.dtype == np.uint8:
         return arr
     if arr.dtype == np.bool_:
@@ -311,4 +312,4 @@ def to_tensor(rgb: np.ndarray) -> "torch.Tensor":
 
 def from_tensor(t: "torch.Tensor") -> np.ndarray:
     """(1, C, H, W) or (C, H, W) float in [0, 1] -> (H, W, C) uint8 (values clipped)."""
-    return _to_uint8(_as_hwc_numpy(t).astype(np.float32))
+    return to_uint8(_as_hwc_numpy(t).astype(np.float32))

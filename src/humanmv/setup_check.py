@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 
 def run_setup() -> None:
     """Build the Anny cache under $HUMANMV_CACHE (~45-90 s the first time, then ~0.3 s), open the

@@ -55,15 +55,16 @@ def _images(images: Tensor | Sequence[Tensor | np.ndarray]) -> list[np.ndarray]:
 
 
 def face_embeddings(
-    identifier: FaceIdentifier, images: Tensor | Sequence[Tensor | np.ndarray]
+    identifier: FaceIdentifier, images: Tensor | Sequence[Tensor | np.ndarray], label: str = "view"
 ) -> list[Embedding | None]:
     """dlib embedding of the largest face in each image, None where no face is found.
 
     images: (V, 3, H, W) float in [0, 1], or a list of (3, H, W) tensors / (H, W, 3) uint8 arrays.
+    label:  how log messages name the images ("view 3: 2 faces found, using the largest").
     """
     out: list[Embedding | None] = []
     for i, rgb in enumerate(_images(images)):
-        ident = identifier.identify(rgb, name=f"view {i}")
+        ident = identifier.identify(rgb, name=f"{label} {i}")
         out.append(None if ident is None else ident.embedding.astype(np.float32))
     return out
 
@@ -219,7 +220,7 @@ def identity_scores(
     reference_views: optional ground-truth images, one per view, same formats.
     Costs ~0.1-0.2 s per image on 2 CPU cores (detection + landmarks + embedding).
     """
-    inp = face_embeddings(identifier, [input_image])[0]
+    inp = face_embeddings(identifier, [input_image], label="input photo")[0]
     emb = face_embeddings(identifier, views)
-    refs = None if reference_views is None else face_embeddings(identifier, reference_views)
+    refs = None if reference_views is None else face_embeddings(identifier, reference_views, "reference")
     return identity_scores_from_embeddings(inp, emb, refs, threshold)

@@ -41,7 +41,9 @@ def as_mask(mask: Tensor, batch: int, height: int, width: int) -> Tensor:
     if mask.dim() != 4 or mask.shape[1] != 1:
         raise ValueError(f"mask: expected (B, 1, H, W) or (B, H, W), got {tuple(mask.shape)}")
     if tuple(mask.shape) != (batch, 1, height, width):
-        raise ValueError(f"mask shape {tuple(mask.shape)} does not match images ({batch}, ., {height}, {width})")
+        raise ValueError(
+            f"mask shape {tuple(mask.shape)} does not match images ({batch}, ., {height}, {width})"
+        )
     return mask if mask.dtype == torch.bool else mask > 0.5
 
 
@@ -110,6 +112,8 @@ def ssim_map(
     ('valid' filtering, as the authors' reference code; no padding, no downsampling).
     """
     _check_pair(pred, target)
+    if window % 2 == 0:
+        raise ValueError(f"SSIM window must be odd, got {window}")
     if min(pred.shape[-2:]) < window:
         raise ValueError(f"SSIM needs images of at least {window}x{window}, got {tuple(pred.shape[-2:])}")
     x, y = pred.double(), target.double()
@@ -248,9 +252,8 @@ def normal_angular_error(
             nan = torch.tensor(math.nan, dtype=torch.float64)
             rows.append([nan, nan, nan, nan, nan])
             continue
-        rows.append(
-            [v.mean(), _median(v), (v < 11.25).double().mean(), (v < 22.5).double().mean(), (v < 30).double().mean()]
-        )
+        within = [(v < t).double().mean() for t in (11.25, 22.5, 30.0)]
+        rows.append([v.mean(), _median(v), *within])
     cols = [torch.stack([r[k] for r in rows]).float() for k in range(5)]
     return AngularErrors(*cols, count=valid.sum(dim=(1, 2)))
 

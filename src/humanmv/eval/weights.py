@@ -113,25 +113,31 @@ def load_checked(
             module's dtype.
     source: the file the keys came from, or a function key -> file (for models read from two
             files), used in messages.
+    A module built on the meta device (`with torch.device("meta"): ...`, which skips random
+    initialisation) gets the loaded tensors assigned instead of copied into it; it must have no
+    non-persistent buffers.
     Returns the keys of `state` that the module does not use (the caller may log them).
     Raises CheckpointError naming the file and the first missing or wrong-shaped key.
     """
     where = source if callable(source) else (lambda _key, s=source: s)
     expected = module.state_dict()
+    on_meta = any(t.is_meta for t in expected.values())
     to_load: StateDict = {}
     for key, ref in expected.items():
         if key not in state:
-            if not ref.is_floating_point():
-                to_load[key] = ref
+            if not ref.is_floating_point():  # e.g. num_batches_tracked: keep / zero
+                to_load[key] = torch.zeros(ref.shape, dtype=ref.dtype) if ref.is_meta else ref
                 continue
-            raise CheckpointError(f"{what} file {where(key)} is missing the key {key!r} ({_shape(ref)})")
+            raise CheckpointError(f"{what} file {where(key)} is missing the key {key!r} (expected shape {_shape(ref)})")
         t = state[key]
         if tuple(t.shape) != tuple(ref.shape):
             raise CheckpointError(
                 f"{what} file {where(key)}: key {key!r} has shape {_shape(t)}, expected {_shape(ref)}"
             )
-        to_load[key] = t.to(ref.dtype)
-    module.load_state_dict(to_load, strict=True)
+        to_load[key] = t.to(device="cpu", dtype=ref.dtype).contiguous()
+    module.load_state_dict(to_load, strict=True, assign=on_meta)
+    if on_meta and any(t.is_meta for t in list(module.parameters()) + list(module.buffers())):
+        raise RuntimeError(f"{what}: a meta-device module has tensors that no file sets")
     unused = sorted(k for k in state if k not in expected)
     if unused:
         LOG.debug("%s: %d unused keys (first: %s)", what, len(unused), unused[0])

@@ -29,3 +29,7 @@ __all__ = [
     "render_normal_maps",
     "vertex_normals",
 ]
+
+from humanmv.render.uv_raster import UVRaster, rasterize_uv  # noqa: E402
+
+__all__ += ["UVRaster", "rasterize_uv"]

@@ -30,6 +30,6 @@ __all__ = [
     "vertex_normals",
 ]
 
-from humanmv.render.uv_raster import UVRaster, rasterize_uv  # noqa: E402
+from humanmv.render.uv_space import UVRaster, rasterize_uv  # noqa: E402
 
 __all__ += ["UVRaster", "rasterize_uv"]

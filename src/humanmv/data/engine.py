@@ -162,8 +162,9 @@ class SubjectRenderer:
                        torch.cat([rig.az, photo.az]), torch.cat([rig.el, photo.el]))
         texture = paint_texture(self.atlas, spec.appearance, rng)
         mesh = self.body.mesh(verts, texture=texture)
-        out = self.renderer.render(mesh, cams, outputs=("rgb", "mask", "normal", "normal_world",
-                                                        "depth", "labels"))
-        rgb = shade(out.rgb, out.normal_world, out.mask, spec.appearance)
+        out = self.renderer.render(mesh, cams, outputs=("rgb", "mask", "normal", "depth", "labels"))
+        # World normals from the camera ones (n_cam = R n_world) rather than a 6th read-back.
+        normal_world = torch.einsum("chwi,cij->chwj", out.normal, cams.world_to_cam[:, :3, :3])
+        rgb = shade(out.rgb, normal_world, out.mask, spec.appearance)
         return SubjectViews(cams, rgb, out.mask, out.normal, out.depth, out.labels,
                             spec.to_meta(self.body, preset))

@@ -198,21 +198,29 @@ class TextureBuilder:
         seen_map[idx] = seen
         return TexturedAvatar(texture, seen_map.reshape(S, S), filled.reshape(S, S))
 
-    def _soften(self, values: torch.Tensor, sigma_fraction: float = 0.012) -> torch.Tensor:
-        """Gaussian-blur per-texel fill colours (N, 3) within the UV islands (normalised by
-        coverage, so no background bleeds in), so borders between fill regions are soft."""
+    def _soften(self, values: torch.Tensor, sigma_fraction: float = 0.012,
+                weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Gaussian-blur per-texel colours (N, 3) within the UV islands, normalised by coverage
+        (or by `weight` (N,), so only texels with a value count), so no background bleeds in."""
         S = self.size
-        sigma = max(1.0, sigma_fraction * S)
+        img = torch.zeros(S * S, 4)
+        img[self.texel_index, :3] = values
+        img[self.texel_index, 3] = 1.0 if weight is None else weight.float()
+        img[self.texel_index, :3] *= img[self.texel_index, 3:]
+        img = img.reshape(S, S, 4).permute(2, 0, 1)[:, None]  # (4, 1, S, S)
+        # Wide blurs run on a pooled copy (the result is smooth anyway): ~4 texels per sigma.
+        factor = max(1, int(sigma_fraction * S) // 4)
+        if factor > 1:
+            img = F.avg_pool2d(img, factor, ceil_mode=True)
+        sigma = max(1.0, sigma_fraction * S / factor)
         radius = int(3 * sigma)
         x = torch.arange(-radius, radius + 1, dtype=torch.float32)
         kernel = torch.exp(-0.5 * (x / sigma) ** 2)
         kernel = kernel / kernel.sum()
-        img = torch.zeros(S * S, 4)
-        img[self.texel_index, :3] = values
-        img[self.texel_index, 3] = 1.0
-        img = img.reshape(S, S, 4).permute(2, 0, 1)[:, None]  # (4, 1, S, S)
         img = F.conv2d(img, kernel.view(1, 1, 1, -1), padding=(0, radius))
         img = F.conv2d(img, kernel.view(1, 1, -1, 1), padding=(radius, 0))
+        if factor > 1:
+            img = F.interpolate(img, size=(S, S), mode="bilinear", align_corners=False)
         img = img[:, 0].permute(1, 2, 0).reshape(S * S, 4)[self.texel_index]
         return img[:, :3] / img[:, 3:].clamp_min(1e-6)
 
@@ -234,7 +242,11 @@ class TextureBuilder:
             source[sel] = code
 
         take(self.mirror, seen & (weight > 0.2), colour, MIRROR)
-        take(self.front_back, seen | have, torch.where(seen[:, None], colour, fill), PART)
+        # A garment's back takes its front's colours low-passed (sigma S/32), so badges, zips
+        # and prints carry over as colour, not as a sharp mirror copy.
+        donors = seen | have
+        front = self._soften(torch.where(seen[:, None], colour, fill), 1 / 32, donors)
+        take(self.front_back, donors, front, PART)
         # Hair colour for the scalp; each part's median for what is still empty.
         hair = torch.from_numpy(self.hair_sample) & seen
         if int(hair.sum()) >= 20:

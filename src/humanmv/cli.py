@@ -248,13 +248,25 @@ def main(argv: Optional[list[str]] = None) -> None:
         _silence_native_stderr()
     code = 0
     try:
-        # Standalone mode: click reports usage errors itself (usage line + message, exit 2).
-        app(args=argv, standalone_mode=True)
+        result = app(args=argv, standalone_mode=False, prog_name="humanmv")
+        code = result if isinstance(result, int) else 0
     except HumanMVError as err:
         print(f"humanmv: error: {err}", file=sys.stderr)
         code = err.exit_code
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except Exception as err:
+        # click's usage errors (typer vendors click, so match by behaviour, not by class):
+        # one line, like every other error, instead of a framed box.
+        message = getattr(err, "format_message", None)
+        if callable(message) and isinstance(getattr(err, "exit_code", None), int):
+            if message():  # empty for a bare `humanmv`, which has printed the help
+                print(f"humanmv: error: {message()} (see humanmv --help)", file=sys.stderr)
+            code = err.exit_code
+        elif type(err).__name__ == "Abort":
+            code = 130
+        else:
+            raise
     if real_process:
         # Everything is written and closed; skip the interpreter's teardown of torch, Anny
         # and the GL context, which takes ~1 s and does nothing useful here.

@@ -93,3 +93,6 @@ def test_usage_errors_exit_2(tmp_path, examples_dir):
     assert proc.returncode == 2 and "--mode must be auto, body or head" in proc.stderr
     proc = run("fit", str(examples_dir / "astronaut.jpg"), "--out", str(tmp_path / "o"), "--size", "7")
     assert proc.returncode == 2 and "--size" in proc.stderr
+    proc = run("fit")  # click's own usage errors are one line too
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "humanmv: error: Missing argument 'image'. (see humanmv --help)"]

@@ -249,6 +249,8 @@ class TextureBuilder:
         take(self.front_back, donors, front, PART)
         # Hair colour for the scalp; each part's median for what is still empty.
         hair = torch.from_numpy(self.hair_sample) & seen
+        if int(hair.sum()) < 20:  # the top of the head unseen: any seen scalp (e.g. a back view)
+            hair = torch.from_numpy(self.scalp) & seen
         if int(hair.sum()) >= 20:
             scalp = torch.from_numpy(self.scalp) & ~have
             fill[scalp] = colour[hair].median(0).values

@@ -241,6 +241,47 @@ def prune(
             print(f"  {r.subject}{'/' + r.view if r.view else ''}: {r.reason} -> {r.moved_to}")
 
 
+@app.command()
+def bench(
+    split: Path = typer.Option(..., "--split", help="A `humanmv synth` dataset folder."),
+    method: list[str] = typer.Option(["copy-input", "prior"], "--method", help="copy-input, prior (repeatable)."),
+    out: Path = typer.Option(..., "--out", help="Results folder (results.json, results.md)."),
+    subset: str = typer.Option("test", "--subset", help="Which subjects: test, val, train or all."),
+    subjects: int = typer.Option(0, "--subjects", help="At most this many subjects (0 = all)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing results folder."),
+    quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
+) -> None:
+    """Score view generators on held-out synthetic subjects (PSNR, SSIM, IoU; all and back views)."""
+    _setup_logging(quiet)
+    import json
+
+    from humanmv.errors import ConfigError
+    from humanmv.io.atomic import atomic_output_dir, refuse_existing_output
+
+    manifest = split / "manifest.json"
+    if not manifest.is_file():
+        raise ConfigError(f"{split}: no manifest.json; point --split at a folder written by `humanmv synth`")
+    if subset not in ("test", "val", "train", "all"):
+        raise ConfigError(f"--subset must be test, val, train or all, got {subset!r}")
+    refuse_existing_output(out, overwrite)
+    entries = [e for e in json.loads(manifest.read_text())["subjects"] if subset == "all" or e["split"] == subset]
+    folders = [split / "subjects" / e["name"] for e in entries if (split / "subjects" / e["name"] / "meta.json").is_file()]
+    folders = folders[:subjects] if subjects > 0 else folders
+    if not folders:
+        raise ConfigError(f"{split}: no finished subjects in the {subset!r} subset; try --subset all")
+    from humanmv.eval.bench import Bench, results_markdown, write_results
+
+    runner = Bench(method)
+    results = []
+    for folder in folders:
+        for m in method:
+            results.append(runner.run_subject(folder, m))
+    with atomic_output_dir(out, overwrite=overwrite) as tmp:
+        summary = write_results(tmp, results)
+    if not quiet:
+        print(results_markdown(summary))
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the app, turning HumanMVError into one line and exit code 2."""
     real_process = argv is None

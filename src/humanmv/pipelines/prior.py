@@ -79,7 +79,8 @@ class PriorPipeline:
     def __call__(self, image: LoadedImage, mode: str = "auto", views: int = 16,
                  cameras: Cameras | None = None, size: int | None = None, seed: int = 0,
                  perception: Perception | None = None,
-                 progress: Callable[[str], None] | None = None) -> GenerationResult:
+                 progress: Callable[[str], None] | None = None,
+                 photo_fit: PhotoFit | None = None) -> GenerationResult:
         """Fit, texture and render. Give either `views` (an orbit of that many views framing
         the body or head, `size` pixels square, default 512) or `cameras` (custom cameras in
         the subject's world frame; `size` rescales them to size x size when given)."""
@@ -88,7 +89,8 @@ class PriorPipeline:
         timings: dict[str, float] = {}
         step("perceive and fit")
         t = time.perf_counter()
-        photo_fit = self.fitter(image, mode=mode, seed=seed, perception=perception)
+        if photo_fit is None:  # given when the caller already fitted this photo
+            photo_fit = self.fitter(image, mode=mode, seed=seed, perception=perception)
         timings.update(photo_fit.timings)
 
         step("texture")

@@ -277,7 +277,7 @@ def bench(
         for m in method:
             results.append(runner.run_subject(folder, m))
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
-        summary = write_results(tmp, results)
+        summary = write_results(tmp, results, split)
     if not quiet:
         print(results_markdown(summary))
 

@@ -149,8 +149,36 @@ def results_markdown(summary: dict) -> str:
     return head
 
 
-def write_results(out: Path, results: list[SubjectResult]) -> dict:
+def comparison_figure(results: list[SubjectResult], split: Path, subjects: int = 4,
+                      views: int = 4) -> np.ndarray:
+    """Rows of (input | ground truth at `views` azimuths | each method at the same views) for the
+    first `subjects` subjects: (H', W', 3) uint8."""
+    from humanmv.io.grid import make_grid
+
+    rows = []
+    names = list(dict.fromkeys(r.subject for r in results))[:subjects]
+    for name in names:
+        gt = read_subject(split / "subjects" / name, layers=("rgb", "mask"))
+        C = len(gt.cameras) - 1
+        pick = [round(k * C / views) for k in range(views)]
+        on_white = _on_white(gt.rgb, gt.mask).permute(0, 2, 3, 1)
+        tiles = [on_white[C]] + [on_white[i] for i in pick]
+        for r in results:
+            if r.subject == name and r.views is not None:
+                tiles += [r.views[i] for i in pick]
+        rows.append(torch.stack(tiles))
+    width = max(len(r) for r in rows)
+    grid = torch.cat([torch.cat([r, torch.ones(width - len(r), *r.shape[1:])]) for r in rows])
+    return make_grid((grid.clamp(0, 1) * 255).round().byte().numpy(), cols=width, pad=2)
+
+
+def write_results(out: Path, results: list[SubjectResult], split: Path | None = None) -> dict:
+    """results.json, results.md and (with `split`) comparison.png into `out`."""
     summary = summarise(results)
+    if split is not None and any(r.views is not None for r in results):
+        from humanmv.io.images import save_png
+
+        save_png(out / "comparison.png", comparison_figure(results, split))
     per = [{k: v for k, v in r.__dict__.items() if k != "views"} for r in results]
     (out / "results.json").write_text(json.dumps({"summary": summary, "subjects": per}, indent=1))
     (out / "results.md").write_text(results_markdown(summary))

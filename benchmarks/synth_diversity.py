@@ -24,15 +24,16 @@ def main() -> None:
     from anny import Anthropometry
 
     from humanmv.body.anny_model import AnnyBody
-    from humanmv.data.engine import sample_subject
+    from humanmv.data.engine import SubjectSampler
     from humanmv.data.synth import subject_seed
 
     body = AnnyBody()
+    sample_subject = SubjectSampler(body)
     anthropometry = Anthropometry(body.anny)
     ages, heights, bmis = [], [], []
     counts: dict[str, Counter] = {k: Counter() for k in ("skin_tone", "garment", "hair", "pose")}
     for i in range(args.subjects):
-        spec = sample_subject(body, subject_seed(args.seed, i))
+        spec = sample_subject(subject_seed(args.seed, i))
         with torch.no_grad():
             rest = body.anny(phenotype_kwargs=spec.params.phenotype, facial_actions=spec.params.expression)
             m = anthropometry(rest["rest_vertices"])

@@ -20,15 +20,16 @@ def main() -> None:
     args = ap.parse_args()
 
     from humanmv.body.anny_model import AnnyBody
-    from humanmv.data.engine import SubjectRenderer, get_preset, sample_subject
+    from humanmv.data.engine import SubjectRenderer, SubjectSampler, get_preset
     from humanmv.data.format import write_subject
     from humanmv.render import Renderer
 
     preset = get_preset(args.preset)
     body = AnnyBody()
     render = SubjectRenderer(body, Renderer())
-    render(sample_subject(body, 10_000), preset)  # warm-up
-    specs = [sample_subject(body, s) for s in range(args.subjects)]
+    sample_subject = SubjectSampler(body)
+    render(sample_subject(10_000), preset)  # warm-up
+    specs = [sample_subject(s) for s in range(args.subjects)]
     t = time.perf_counter()
     views = [render(spec, preset) for spec in specs]
     t_render = time.perf_counter() - t

@@ -39,7 +39,6 @@ def main() -> None:
     if args.preview:
         from humanmv.cameras import orbit_cameras
         from humanmv.io.images import save_png
-        import torch
 
         verts = body(BodyParams.neutral(1, len(body.expression_names))).vertices[0].detach()
         head = verts[body.head_vertex_mask()]

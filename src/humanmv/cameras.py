@@ -189,9 +189,11 @@ class Cameras:
 
 
 # ---- construction helpers ----------------------------------------------------------------
-def intrinsics_from_fov(fov_deg: float, width: int, height: int) -> torch.Tensor:
-    """(3, 3) intrinsics for a vertical field of view `fov_deg`, principal point at the centre."""
-    f = 0.5 * height / math.tan(math.radians(fov_deg) / 2)
+def intrinsics_from_fov(fov_deg: float, width: int, height: int, across: str = "height") -> torch.Tensor:
+    """(3, 3) intrinsics, principal point at the centre, for a field of view `fov_deg` across
+    the image "height" (vertical FOV) or its "long" side (a photo of unknown orientation)."""
+    side = height if across == "height" else max(width, height)
+    f = 0.5 * side / math.tan(math.radians(fov_deg) / 2)
     return torch.tensor([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]], dtype=torch.float32)
 
 
@@ -251,6 +253,11 @@ def orbit_cameras(az_deg: Sequence[float] | torch.Tensor, el_deg: Sequence[float
 VIEW_SET_SIZES = (4, 6, 8, 16, 24, 36)
 
 
+def ring_azimuths(n: int, start: float = 0.0) -> torch.Tensor:
+    """(n,) azimuths in degrees evenly spaced round a full circle: start + 360 * i / n."""
+    return start + torch.arange(n, dtype=torch.float32) * (360.0 / n)
+
+
 def view_set(n: int, el_deg: float = 0.0, **kwargs) -> Cameras:
     """`n` views evenly spaced in azimuth starting at the front (az = 0, 360/n, ...).
 
@@ -258,8 +265,7 @@ def view_set(n: int, el_deg: float = 0.0, **kwargs) -> Cameras:
     """
     if not 1 <= n <= 1000:
         raise ConfigError(f"number of views must be within 1..1000, got {n}")
-    az = torch.arange(n, dtype=torch.float32) * (360.0 / n)
-    return orbit_cameras(az, el_deg, **kwargs)
+    return orbit_cameras(ring_azimuths(n), el_deg, **kwargs)
 
 
 def continuous_sequence(start_az: float, end_az: float, n: int, el_deg: float = 0.0,

@@ -6,12 +6,17 @@ import pytest
 import torch
 
 from humanmv.body.anny_model import PART_NAMES
-from humanmv.data.engine import POSE_FAMILIES, Preset, SubjectRenderer, get_preset, sample_pose, sample_subject
+from humanmv.data.engine import POSE_FAMILIES, Preset, SubjectRenderer, SubjectSampler, get_preset, sample_pose
 from humanmv.data.format import read_subject, write_subject
 from humanmv.data.synth import split_of
 from humanmv.errors import ConfigError
 
 TINY = Preset("tiny", "body", (0.0, 90.0, 180.0), (0.0, 0.0, 0.0), 64)
+
+
+@pytest.fixture(scope="module")
+def sample_subject(body):
+    return SubjectSampler(body)
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +33,9 @@ def _digest(folder):
     return h.hexdigest()
 
 
-def test_same_seed_same_bytes_different_seed_different_subject(tmp_path, body, subject_renderer):
+def test_same_seed_same_bytes_different_seed_different_subject(tmp_path, sample_subject, subject_renderer):
     for name, seed in (("a", 7), ("b", 7), ("c", 8)):
-        write_subject(tmp_path / name, subject_renderer(sample_subject(body, seed), TINY))
+        write_subject(tmp_path / name, subject_renderer(sample_subject(seed), TINY))
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
     meta_a = json.loads((tmp_path / "a" / "meta.json").read_text())
@@ -38,8 +43,8 @@ def test_same_seed_same_bytes_different_seed_different_subject(tmp_path, body, s
     assert meta_a["body"] != meta_c["body"] or meta_a["appearance"] != meta_c["appearance"]
 
 
-def test_views_have_consistent_ground_truth(body, subject_renderer):
-    views = subject_renderer(sample_subject(body, 3), TINY)
+def test_views_have_consistent_ground_truth(sample_subject, subject_renderer):
+    views = subject_renderer(sample_subject(3), TINY)
     assert views.cameras.names == ["000", "001", "002", "input"]
     assert views.rgb.shape == (4, 64, 64, 3) and views.depth.shape == (4, 64, 64)
     inside = views.mask > 0
@@ -66,8 +71,8 @@ def test_splits_are_stable_and_cover_all():
     assert 0.75 < share["train"] < 0.85 and 0.07 < share["val"] < 0.13 and 0.07 < share["test"] < 0.13
 
 
-def test_round_trip_through_reader(tmp_path, body, subject_renderer):
-    views = subject_renderer(sample_subject(body, 5), TINY)
+def test_round_trip_through_reader(tmp_path, sample_subject, subject_renderer):
+    views = subject_renderer(sample_subject(5), TINY)
     write_subject(tmp_path / "s", views)
     back = read_subject(tmp_path / "s", layers=("rgb", "mask"))
     assert torch.equal(back.mask, views.mask)

@@ -10,12 +10,6 @@ from humanmv.body.anny_model import axis_angle_to_matrix
 from humanmv.cameras import look_at
 
 
-def default_intrinsics(width: int, height: int, fov_deg: float) -> torch.Tensor:
-    """(3, 3) K with the field of view `fov_deg` across the longer image side."""
-    f = 0.5 * max(width, height) / math.tan(math.radians(fov_deg) / 2)
-    return torch.tensor([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]], dtype=torch.float32)
-
-
 class FitCamera(torch.nn.Module):
     """Differentiable world-to-camera [R | t] with a fixed K; R = exp(delta) @ R0."""
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import torch
@@ -26,8 +25,8 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from humanmv.body.anny_model import POSE_BONES, AnnyBody, BodyOutput, BodyParams
-from humanmv.body.camera_fit import FitCamera, default_intrinsics, initial_camera, robust
-from humanmv.cameras import Cameras
+from humanmv.body.camera_fit import FitCamera, initial_camera, robust
+from humanmv.cameras import Cameras, intrinsics_from_fov
 from humanmv.errors import NoPersonError
 
 TORSO_KEYPOINTS = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
@@ -163,7 +162,7 @@ def fit_body(body: AnnyBody, targets: FitTargets, config: FitConfig | None = Non
         raise NoPersonError("only a face is visible, too little of the body to fit it: use "
                             "--mode head, or a photo that shows the shoulders")
     W, H = targets.width, targets.height
-    K = default_intrinsics(W, H, cfg.fov_deg)
+    K = intrinsics_from_fov(cfg.fov_deg, W, H, across="long")
 
     params = BodyParams.neutral(1, len(body.expression_names))
     with torch.no_grad():
@@ -239,5 +238,3 @@ def fit_body(body: AnnyBody, targets: FitTargets, config: FitConfig | None = Non
     return FitResult("body", final, cam, out.vertices[0].detach(), uv.detach(),
                      {k: float(v) for k, v in terms.items()}, time.perf_counter() - start)
 
-
-Mode = Literal["body", "head"]

@@ -8,8 +8,7 @@ import numpy as np
 import torch
 
 from humanmv.body.anny_model import POSE_BONES, BodyParams
-from humanmv.body.camera_fit import default_intrinsics
-from humanmv.cameras import Cameras, look_at, orbit_positions
+from humanmv.cameras import Cameras, intrinsics_from_fov, look_at, orbit_positions
 
 # Standard deviation (radians) of each posed bone's rotation about each axis.
 POSE_STD = {
@@ -48,5 +47,5 @@ def sample_photo_camera(rng: np.random.Generator, target: torch.Tensor, radius: 
     distance = fill * radius / np.sin(np.radians(fov) / 2)
     eye = orbit_positions(torch.tensor([az]), torch.tensor([el]), distance, target.tolist())
     w2c = look_at(eye, target[None].float(), roll_deg=float(rng.normal(0.0, 3.0)))
-    K = default_intrinsics(width, height, fov)[None]
+    K = intrinsics_from_fov(fov, width, height, across="long")[None]
     return Cameras(K, w2c, width, height, ["photo"], torch.tensor([az]), torch.tensor([el]))

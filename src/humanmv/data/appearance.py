@@ -95,7 +95,6 @@ class UVAtlas:
         self.eyes_y = float(rest[eyes, 1].mean())
         head = body.vertex_parts == PART_NAMES.index("head")
         self.head_centre_z = float(rest[head, 2].mean())
-        self.hip_y = float(rest[:, 1].min() + 0.5 * (rest[:, 1].max() - rest[:, 1].min()))
         self.floor_y = float(rest[:, 1].min())
         self.height = float(rest[:, 1].max() - rest[:, 1].min())
 

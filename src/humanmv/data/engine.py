@@ -15,7 +15,7 @@ import torch
 
 from humanmv.body.anny_model import POSE_BONES, AnnyBody, BodyParams
 from humanmv.body.sampling import sample_body_params, sample_photo_camera
-from humanmv.cameras import Cameras, orbit_cameras_around
+from humanmv.cameras import Cameras, orbit_cameras_around, ring_azimuths
 from humanmv.data.appearance import Appearance, UVAtlas, paint_texture, sample_appearance, shade
 from humanmv.data.format import SubjectViews
 from humanmv.errors import ConfigError
@@ -37,7 +37,7 @@ class Preset:
 
 
 def _ring(n: int, start: float = 0.0) -> tuple[float, ...]:
-    return tuple(start + i * 360.0 / n for i in range(n))
+    return tuple(ring_azimuths(n, start).tolist())
 
 
 PRESETS = {
@@ -89,25 +89,6 @@ def sample_pose(rng: np.random.Generator, family: str) -> torch.Tensor:
     return pose
 
 
-_SHAPE_SAMPLERS: dict[int, object] = {}
-
-
-def sample_phenotype(body: AnnyBody, seed: int) -> tuple[torch.Tensor, float]:
-    """(6,) phenotype in PHENOTYPE_NAMES order and the morphological age in years, from Anny's
-    calibrated sampler (its torch sampling is seeded locally; the global RNG is untouched)."""
-    from anny.shape_distribution import SimpleShapeDistribution
-
-    key = id(body)
-    if key not in _SHAPE_SAMPLERS:  # reading its calibration files costs ~50 ms
-        _SHAPE_SAMPLERS[key] = SimpleShapeDistribution(body.anny)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        age, kwargs = _SHAPE_SAMPLERS[key].sample(1)
-    names = body.anny.phenotype_labels
-    values = torch.tensor([float(kwargs[n][0]) if n in kwargs else 0.5 for n in names])
-    return values.clamp(0, 1), float(age[0])
-
-
 @dataclass
 class SubjectSpec:
     """Everything that defines one synthetic subject (meta.json stores it)."""
@@ -125,17 +106,37 @@ class SubjectSpec:
                 "appearance": self.appearance.to_dict()}
 
 
-def sample_subject(body: AnnyBody, seed: int, expressions: bool = False) -> SubjectSpec:
-    rng = np.random.default_rng(seed)
-    family = POSE_FAMILIES[int(rng.integers(len(POSE_FAMILIES)))]
-    pose = sample_pose(rng, family)
-    phenotype, age = sample_phenotype(body, seed)
-    expression = torch.zeros(len(body.expression_names))
-    if expressions:
-        active = rng.choice(len(expression), size=3, replace=False)
-        expression[active] = torch.tensor(rng.uniform(0.2, 0.8, 3), dtype=torch.float32)
-    params = BodyParams(pose[None], phenotype[None], expression[None])
-    return SubjectSpec(seed, params, family, age, sample_appearance(rng))
+class SubjectSampler:
+    """seed -> SubjectSpec for one body model. Holds Anny's calibrated phenotype sampler
+    (reading its calibration files costs ~50 ms, so it is built once)."""
+
+    def __init__(self, body: AnnyBody) -> None:
+        from anny.shape_distribution import SimpleShapeDistribution
+
+        self.body = body
+        self.shapes = SimpleShapeDistribution(body.anny)
+
+    def phenotype(self, seed: int) -> tuple[torch.Tensor, float]:
+        """(6,) phenotype in PHENOTYPE_NAMES order and the morphological age in years (the
+        sampler's torch sampling is seeded locally; the global RNG is untouched)."""
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            age, kwargs = self.shapes.sample(1)
+        names = self.body.anny.phenotype_labels
+        values = torch.tensor([float(kwargs[n][0]) if n in kwargs else 0.5 for n in names])
+        return values.clamp(0, 1), float(age[0])
+
+    def __call__(self, seed: int, expressions: bool = False) -> SubjectSpec:
+        rng = np.random.default_rng(seed)
+        family = POSE_FAMILIES[int(rng.integers(len(POSE_FAMILIES)))]
+        pose = sample_pose(rng, family)
+        phenotype, age = self.phenotype(seed)
+        expression = torch.zeros(len(self.body.expression_names))
+        if expressions:
+            active = rng.choice(len(expression), size=3, replace=False)
+            expression[active] = torch.tensor(rng.uniform(0.2, 0.8, 3), dtype=torch.float32)
+        params = BodyParams(pose[None], phenotype[None], expression[None])
+        return SubjectSpec(seed, params, family, age, sample_appearance(rng))
 
 
 class SubjectRenderer:

@@ -34,13 +34,13 @@ from pathlib import Path
 
 import torch
 
-from humanmv.cameras import Cameras, orbit_cameras_around
+from humanmv.cameras import Cameras, orbit_cameras_around, ring_azimuths
 from humanmv.data.format import SubjectViews, write_subject
 from humanmv.data.scan_files import SCAN_SUFFIXES, load_scan
 from humanmv.data.scan_normalise import (ScanNormalisation, axis_name, normalise_scan, parse_axis,
                                           scan_rotation)
 from humanmv.errors import ConfigError, HumanMVError, InputImageError, OutputError
-from humanmv.io.atomic import _commit, atomic_write_text, refuse_existing_output
+from humanmv.io.atomic import atomic_write_text, commit_output_dir, refuse_existing_output
 from humanmv.render.mesh import Mesh
 
 LOG = logging.getLogger("humanmv")
@@ -59,8 +59,7 @@ REPORT_FILE = "import_report.json"
 def scan_cameras(vertices: torch.Tensor, views: int = 24, size: int = 512) -> Cameras:
     """The scan orbit: `views` cameras at elevation 0, az = 360 * i / views from the front,
     aimed at the centre of `vertices` (V, 3) and framing their bounding sphere (fov 30 deg)."""
-    az = torch.arange(views, dtype=torch.float32) * (360.0 / views)
-    return orbit_cameras_around(vertices, az, 0.0, fov_deg=BODY_FOV_DEG, width=size, height=size)
+    return orbit_cameras_around(vertices, ring_azimuths(views), 0.0, fov_deg=BODY_FOV_DEG, width=size, height=size)
 
 
 def render_scan(mesh: Mesh, cameras: Cameras, renderer=None, meta: dict | None = None
@@ -296,7 +295,7 @@ def import_scans(src_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
     report.seconds = round(time.perf_counter() - start, 3)
     atomic_write_text(partial / REPORT_FILE, json.dumps(report.to_json(), indent=1), fsync=False)
     refuse_existing_output(out, overwrite)  # someone may have written there meanwhile
-    _commit(partial, out)
+    commit_output_dir(partial, out)
     return report
 
 

@@ -17,7 +17,7 @@ from typing import Callable
 
 import torch
 
-from humanmv.data.engine import get_preset, sample_subject
+from humanmv.data.engine import SubjectSampler, get_preset
 from humanmv.data.format import write_subject
 from humanmv.errors import OutputError
 from humanmv.io.atomic import atomic_write_text
@@ -61,6 +61,7 @@ def synthesize(out: Path, preset_name: str, subjects: int, seed: int = 0,
         raise OutputError(f"{out}: cannot create the dataset folder ({err.strerror}); choose another --out") from None
     body = AnnyBody()
     render = SubjectRenderer(body, Renderer())
+    sample_subject = SubjectSampler(body)
     written = skipped = 0
     entries = []
     for i in range(subjects):
@@ -70,7 +71,7 @@ def synthesize(out: Path, preset_name: str, subjects: int, seed: int = 0,
         if (final / "meta.json").exists():
             skipped += 1
         else:
-            spec = sample_subject(body, subject_seed(seed, i), expressions=preset.expressions)
+            spec = sample_subject(subject_seed(seed, i), expressions=preset.expressions)
             tmp = out / "subjects" / f".{name}.tmp"
             shutil.rmtree(tmp, ignore_errors=True)
             write_subject(tmp, render(spec, preset))

@@ -89,12 +89,10 @@ class Bench:
         photo = _on_white(gt.rgb[inp:], gt.mask[inp:])[0].permute(1, 2, 0)
         image = LoadedImage((photo * 255).round().byte().numpy(), None, Path(f"{name}.png"))
         fit = self.prior.fitter(image, mode="auto")
-        avatar_depth = fit.photo_render["mask"] > 0
-        fitted = self.prior.renderer.render(self.prior.body.mesh(fit.fit.vertices), fit.fit.camera,
-                                            outputs=("depth",)).depth[0]
+        fitted = fit.photo_render["depth"]
         gt_depth = gt.depth[inp] if gt.depth is not None else None
-        if gt_depth is not None and bool(avatar_depth.any()) and bool((gt_depth > 0).any()):
-            k = float(gt_depth[gt_depth > 0].median() / fitted[avatar_depth].median())
+        if gt_depth is not None and bool((fitted > 0).any()) and bool((gt_depth > 0).any()):
+            k = float(gt_depth[gt_depth > 0].median() / fitted[fitted > 0].median())
         else:
             k = 1.0
         cams = align_cameras(rig, gt.cameras[[inp]], fit.fit.camera, k)

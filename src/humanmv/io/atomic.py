@@ -63,7 +63,7 @@ def atomic_output_dir(out: str | os.PathLike[str], overwrite: bool = False) -> I
     try:
         yield tmp
         _refuse_existing(out, overwrite)  # someone may have written there meanwhile
-        _commit(tmp, out)
+        commit_output_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -94,7 +94,7 @@ def _refuse_existing(out: Path, overwrite: bool) -> None:
     raise OutputError(f"{_shown(out)} exists; pass --overwrite or choose another --out")
 
 
-def _commit(tmp: Path, out: Path) -> None:
+def commit_output_dir(tmp: Path, out: Path) -> None:
     """Rename `tmp` to `out`, moving any old `out` aside first and deleting it last."""
     old: Path | None = None
     if out.exists() or out.is_symlink():

@@ -25,7 +25,7 @@ from humanmv.errors import ConfigError, NoPersonError
 from humanmv.io.images import LoadedImage, save_png
 from humanmv.perception import Perception, Perceiver
 from humanmv.pipelines.options import FIT_MODES, FitMode, perception_options
-from humanmv.render import Renderer
+from humanmv.render import Renderer, render_normal_maps
 
 log = logging.getLogger("humanmv")
 
@@ -46,7 +46,7 @@ class PhotoFit:
     perception: Perception
     fit: FitResult
     silhouette_iou: float | None
-    photo_render: dict[str, torch.Tensor]
+    photo_render: dict[str, torch.Tensor]  # the fit seen from the photo camera: mask, shaded, normal, depth (H, W[, 3])
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -108,8 +108,9 @@ class FitPipeline:
         timings["fit"] = time.perf_counter() - t
         t = time.perf_counter()
         render = self.renderer.render(self.body.mesh(fit.vertices), fit.camera,
-                                      outputs=("mask", "rgb", "normal"))
-        photo_render = {"mask": render.mask[0], "shaded": render.rgb[0], "normal": render.normal[0]}
+                                      outputs=("mask", "rgb", "normal", "depth"))
+        photo_render = {"mask": render.mask[0], "shaded": render.rgb[0], "normal": render.normal[0],
+                        "depth": render.depth[0]}
         iou = None
         if chosen == "body":
             person = torch.from_numpy(perception.mask > 0.5)
@@ -126,9 +127,8 @@ class FitPipeline:
             verts = verts[self.body.head_vertex_mask()]
         cams = orbit_cameras_around(verts, FIT_VIEW_AZIMUTHS, 0.0, fov_deg=30.0, width=size,
                                     height=size, names=list(FIT_VIEW_NAMES))
-        out = self.renderer.render(self.body.mesh(photo_fit.fit.vertices), cams, outputs=("mask", "normal"))
-        images = torch.where(out.mask[..., None] > 0, (out.normal + 1) / 2, torch.zeros_like(out.normal))
-        return cams, images
+        maps = render_normal_maps(self.body.mesh(photo_fit.fit.vertices), cams, self.renderer, background=0.0)
+        return cams, maps.permute(0, 2, 3, 1)
 
 
 def overlay_image(photo: np.ndarray, shaded: torch.Tensor, mask: torch.Tensor, alpha: float = 0.6) -> np.ndarray:

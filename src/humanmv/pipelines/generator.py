@@ -9,7 +9,7 @@ RGB as 3D-aware initial noise). New generators register here; the CLI never chan
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import torch
@@ -35,7 +35,6 @@ class Subject:
     avatar: Mesh
     photo_camera: Cameras
     focus: torch.Tensor
-    extras: dict = field(default_factory=dict)
 
 
 @dataclass

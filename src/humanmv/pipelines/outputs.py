@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from humanmv.cameras import orbit_cameras_around
+from humanmv.cameras import orbit_cameras_around, ring_azimuths
 from humanmv.io.glb import save_glb
 from humanmv.io.grid import save_grid
 from humanmv.io.images import save_png
@@ -80,8 +80,7 @@ def save_generation(pipe, result, out_dir: Path, run_info: dict | None = None) -
     t = time.perf_counter()
     size = min(TURNTABLE_MAX_SIZE, max(cams.width, cams.height))
     size -= size % 2
-    az = torch.arange(TURNTABLE_FRAMES, dtype=torch.float32) * (360.0 / TURNTABLE_FRAMES)
-    ring = orbit_cameras_around(result.subject.focus, az, 5.0, fov_deg=30.0, width=size, height=size,
+    ring = orbit_cameras_around(result.subject.focus, ring_azimuths(TURNTABLE_FRAMES), 5.0, fov_deg=30.0, width=size, height=size,
                                 margin=1.05)
     frames = pipe.renderer.render(avatar, ring, outputs=("mask", "rgb"))
     on_white = frames.rgb * frames.mask[..., None] + (1 - frames.mask[..., None])

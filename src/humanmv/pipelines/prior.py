@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 
 from humanmv.body.avatar_texture import TextureBuilder
-from humanmv.cameras import Cameras, orbit_cameras_around
+from humanmv.cameras import Cameras, orbit_cameras_around, ring_azimuths
 from humanmv.io.images import LoadedImage
 from humanmv.perception import Perception
 from humanmv.pipelines.fitting import FitPipeline, PhotoFit
@@ -118,6 +118,5 @@ class PriorPipeline:
 def orbit_views(focus: torch.Tensor, n: int, size: int, mode: str) -> Cameras:
     """`n` views evenly spaced in azimuth from the front (az = 0, 360/n, ...), elevation 0,
     framing the `focus` points (N, 3)."""
-    az = torch.arange(n, dtype=torch.float32) * (360.0 / n)
-    return orbit_cameras_around(focus, az, 0.0, fov_deg=VIEW_FOV[mode], width=size, height=size,
+    return orbit_cameras_around(focus, ring_azimuths(n), 0.0, fov_deg=VIEW_FOV[mode], width=size, height=size,
                                 margin=1.05)

@@ -258,6 +258,11 @@ def bench(
     from humanmv.errors import ConfigError
     from humanmv.io.atomic import atomic_output_dir, refuse_existing_output
 
+    from humanmv.eval.bench import METHODS
+
+    unknown = [m for m in method if m not in METHODS]
+    if unknown:  # checked before any work
+        raise ConfigError(f"unknown --method {unknown[0]!r}; available: {', '.join(METHODS)}")
     manifest = split / "manifest.json"
     if not manifest.is_file():
         raise ConfigError(f"{split}: no manifest.json; point --split at a folder written by `humanmv synth`")

@@ -26,3 +26,16 @@ def renderer():
 @pytest.fixture(scope="session")
 def examples_dir() -> Path:
     return EXAMPLES
+
+
+@pytest.fixture(scope="session")
+def mvdiff_data(tmp_path_factory) -> Path:
+    """A 2-subject body-train dataset with the prior's views prepared (mvdiff training pairs);
+    use `split=None` to read both subjects whatever their split."""
+    from humanmv.data.mvdiff_pairs import prepare_prior_views
+    from humanmv.data.synth import synthesize
+
+    root = tmp_path_factory.mktemp("mvdiff_data")
+    synthesize(root, "body-train", 2, seed=0)
+    prepare_prior_views(root)
+    return root

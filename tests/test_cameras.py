@@ -279,3 +279,37 @@ def test_transforms_json_is_opengl_camera_to_world() -> None:
 
 def test_opencv_to_opengl_flips_y_and_z() -> None:
     assert torch.equal(OPENCV_TO_OPENGL, torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0])))
+
+
+def test_align_to_fit_handles_another_focal_length_and_principal_point() -> None:
+    """A flat subject photographed by the ground-truth input camera, and a fit that saw the
+    same pixels through another camera (focal 0.75x, principal point moved, another distance
+    and size): the aligned targets project the fitted points where the true targets project
+    the true points."""
+    from humanmv.cameras import align_to_fit, intrinsics_from_fov, look_at
+
+    torch.manual_seed(0)
+    targets = orbit_cameras([0.0, 60.0, 180.0], 5.0, 3.0, 35.0, 128, 128)
+    input_gt = Cameras(targets.K[:1].clone(), look_at(torch.tensor([[0.4, 0.1, 2.5]]), torch.zeros(1, 3)), 128, 128)
+    # The subject: points on the plane z_cam = 2.5 of the input camera (flat, seen face-on).
+    uv = torch.rand(40, 2) * 80 + 24
+    z_gt = input_gt.world_to_cam[0, 2, 3].abs()  # the camera looks at the origin from its distance
+    rays = torch.cat([(uv - input_gt.K[0, :2, 2]) / input_gt.K[0, 0, 0], torch.ones(40, 1)], 1)
+    cam_pts = rays * z_gt
+    points_gt = (cam_pts - input_gt.world_to_cam[0, :3, 3]) @ input_gt.world_to_cam[0, :3, :3]
+    # The fit: focal 0.75x, principal point off by (5, -3) px, at depth 1.9 in its own frame.
+    K_fit = intrinsics_from_fov(35.0, 128, 128)[None].clone()
+    K_fit[0, 0, 0] = K_fit[0, 1, 1] = 0.75 * float(input_gt.K[0, 0, 0])
+    K_fit[0, 0, 2] += 5
+    K_fit[0, 1, 2] -= 3
+    rays_fit = torch.cat([(uv - K_fit[0, :2, 2]) / K_fit[0, 0, 0], torch.ones(40, 1)], 1)
+    fit_cam_pts = rays_fit * 1.9
+    input_fit = Cameras(K_fit, look_at(torch.tensor([[0.0, 0.0, 1.9]]), torch.zeros(1, 3)), 128, 128)
+    points_fit = (fit_cam_pts - input_fit.world_to_cam[0, :3, 3]) @ input_fit.world_to_cam[0, :3, :3]
+    assert torch.allclose(input_fit.project(points_fit)[0], input_gt.project(points_gt)[0], atol=1e-3)
+
+    aligned = align_to_fit(targets, input_gt, input_fit, gt_depth=float(z_gt), fit_depth=1.9)
+    assert torch.allclose(torch.det(aligned.world_to_cam[:, :3, :3]), torch.ones(3), atol=1e-5)
+    expected, _ = targets.project(points_gt)
+    got, _ = aligned.project(points_fit)
+    assert torch.allclose(expected, got, atol=1e-2)

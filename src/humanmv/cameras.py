@@ -317,3 +317,35 @@ def orbit_cameras_around(points: torch.Tensor, az_deg: Sequence[float] | torch.T
         2 * math.atan(math.tan(math.radians(fov_deg) / 2) * width / height))
     distance = framing_distance(radius, fov, margin)
     return orbit_cameras(az_deg, el_deg, distance, fov_deg, width, height, centre.tolist(), names)
+
+
+def align_to_fit(targets: Cameras, input_gt: Cameras, input_fit: Cameras, gt_depth: float,
+                 fit_depth: float) -> Cameras:
+    """Cameras of a ground-truth frame (`targets`, posed relative to the one-view `input_gt`)
+    expressed in the frame of a single-photo fit whose photo camera is `input_fit` (1 view).
+
+    A fit knows its subject only up to its own camera: another focal length, distance and
+    size. The fitted subject, at median depth `fit_depth` in its photo camera (focal f_f,
+    principal point c_f), is carried into the ground-truth input camera (f_g, c_g): moved to
+    depth r * fit_depth with r = f_g / f_f (and across by the principal-point offset) so that it
+    projects to the same pixels through f_g, then scaled by k = gt_depth / (r * fit_depth) about
+    the camera centre so that its depth matches the ground truth's median `gt_depth` (a scale
+    about the centre leaves projections unchanged). The targets keep their pose relative to the
+    input camera: p_target = R_T R_g^T (k (R_f p + t_f + d) - t_g) + t_T; dividing by k gives a
+    rigid world-to-camera with the same projection. Exact for a subject at one depth; a good
+    approximation when its depth range is small next to its distance.
+    """
+    Kf, Kg = input_fit.K[0], input_gt.K[0]
+    Rf, tf = input_fit.world_to_cam[0, :3, :3], input_fit.world_to_cam[0, :3, 3]
+    Rg, tg = input_gt.world_to_cam[0, :3, :3], input_gt.world_to_cam[0, :3, 3]
+    r = float((Kg[0, 0] + Kg[1, 1]) / (Kf[0, 0] + Kf[1, 1]))
+    z = r * fit_depth
+    shift = torch.tensor([float(Kf[0, 2] - Kg[0, 2]) * z / float(Kg[0, 0]),
+                          float(Kf[1, 2] - Kg[1, 2]) * z / float(Kg[1, 1]), z - fit_depth])
+    k = gt_depth / z
+    w2c = targets.world_to_cam.clone()
+    RT, tT = w2c[:, :3, :3].clone(), w2c[:, :3, 3].clone()
+    w2c[:, :3, :3] = RT @ Rg.T @ Rf
+    w2c[:, :3, 3] = ((RT @ (Rg.T @ (k * (tf + shift) - tg))) + tT) / k
+    return Cameras(targets.K.clone(), w2c, targets.width, targets.height, list(targets.names),
+                   targets.az.clone(), targets.el.clone())

@@ -106,7 +106,8 @@ def generate(
     views: int = typer.Option(16, "--views", help="Number of orbit views, evenly spaced from the front."),
     cameras: Optional[Path] = typer.Option(None, "--cameras", help="cameras.json with custom cameras (instead of --views)."),
     size: Optional[int] = typer.Option(None, "--size", help="View size in pixels (default 512; with --cameras, rescales them)."),
-    generator: str = typer.Option("prior", "--generator", help="View generator: prior (no learned model)."),
+    generator: str = typer.Option("prior", "--generator", help="View generator: prior (no learned model) or mvdiff (multi-view diffusion)."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="mvdiff pipeline folder (default: the shipped mvdiff-small)."),
     texture_size: int = typer.Option(1024, "--texture-size", help="UV texture size in pixels."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same output)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
@@ -135,6 +136,15 @@ def generate(
     from humanmv.pipelines.options import check_view_options
 
     check_view_options(views, custom, size)
+    options = {}
+    if checkpoint is not None:
+        if generator != "mvdiff":
+            raise ConfigError("--checkpoint is for --generator mvdiff; drop it or add --generator mvdiff")
+        if not checkpoint.is_dir():
+            from humanmv.errors import CheckpointError
+
+            raise CheckpointError(f"{checkpoint}: checkpoint folder not found; pass a folder written by `humanmv train mvdiff` (its final/)")
+        options["checkpoint"] = checkpoint
     photo = load_image(image)
     from humanmv.perception.background import BackgroundPerception
 
@@ -146,7 +156,7 @@ def generate(
         from humanmv.pipelines.outputs import save_generation
         from humanmv.pipelines.prior import PriorPipeline
 
-        pipe = PriorPipeline(texture_size=texture_size, generator=generator)
+        pipe = PriorPipeline(texture_size=texture_size, generator=generator, generator_options=options)
         result = pipe(photo, mode=mode, views=views, cameras=custom, size=size, seed=seed,
                       perception=perceiving.result(), progress=lambda s: status.update(s))
         status.update("writing outputs")
@@ -163,6 +173,7 @@ def synth(
     subjects: int = typer.Option(..., "--subjects", help="Number of subjects."),
     out: Path = typer.Option(..., "--out", help="Dataset folder (re-running completes it)."),
     seed: int = typer.Option(0, "--seed", help="Dataset seed (same seed, same files)."),
+    workers: int = typer.Option(1, "--workers", help="Processes rendering subjects in parallel (same files for any number)."),
     preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a contact sheet (16 subjects x 4 views)."),
     quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
 ) -> None:
@@ -174,13 +185,15 @@ def synth(
     get_preset(preset)
     if not 1 <= subjects <= 1_000_000:
         raise ConfigError(f"--subjects must be within 1..1000000, got {subjects}")
+    if not 1 <= workers <= 64:
+        raise ConfigError(f"--workers must be within 1..64, got {workers}")
     from rich.progress import Progress
 
     from humanmv.data.synth import synthesize
 
     with Progress(disable=quiet, transient=True) as bar:
         task = bar.add_task(f"synth {preset}", total=subjects)
-        report = synthesize(out, preset, subjects, seed,
+        report = synthesize(out, preset, subjects, seed, workers=workers,
                             progress=lambda done, total: bar.update(task, completed=done))
     if preview is not None:
         from humanmv.data.synth import contact_sheet
@@ -243,48 +256,82 @@ def prune(
 
 @app.command()
 def bench(
-    split: Path = typer.Option(..., "--split", help="A `humanmv synth` dataset folder."),
-    method: list[str] = typer.Option(["copy-input", "prior"], "--method", help="copy-input, prior (repeatable)."),
-    out: Path = typer.Option(..., "--out", help="Results folder (results.json, results.md)."),
-    subset: str = typer.Option("test", "--subset", help="Which subjects: test, val, train or all."),
-    subjects: int = typer.Option(0, "--subjects", help="At most this many subjects (0 = all)."),
+    split: Optional[Path] = typer.Option(None, "--split", help="A `humanmv synth` dataset folder (e.g. --preset body-bench)."),
+    real: Optional[Path] = typer.Option(None, "--real", help="Instead of --split: a folder of real photos (no ground truth)."),
+    method: list[str] = typer.Option(["copy-input", "prior"], "--method", help="Method to score (repeatable): copy-input, prior, mvdiff."),
+    out: Path = typer.Option(..., "--out", help="Results folder (results.json, results.md, comparison.png)."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="mvdiff pipeline folder for --method mvdiff (default: the shipped one)."),
+    subset: str = typer.Option("auto", "--subset", help="--split subjects: auto (all of a *-bench dataset, else test), test, val, train or all."),
+    subjects: int = typer.Option(0, "--subjects", help="At most this many subjects / photos (0 = all)."),
+    lpips_weights: Optional[list[Path]] = typer.Option(None, "--lpips-weights", help="LPIPS weights: one combined file, or the flag twice (AlexNet trunk, then heads)."),
+    inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Inception-v3 weights for FID/KID (e.g. pt_inception-2015-12-05-6726825d.pth)."),
+    clip_weights: Optional[Path] = typer.Option(None, "--clip-weights", help="CLIP ViT-B/32 image-encoder weights for CLIP similarity."),
+    views: int = typer.Option(16, "--views", help="--real: orbit views per photo."),
+    size: int = typer.Option(256, "--size", help="--real: view size in pixels."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing results folder."),
     quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
 ) -> None:
-    """Score view generators on held-out synthetic subjects (PSNR, SSIM, IoU; all and back views)."""
+    """Score view generators: on held-out synthetic subjects (--split: PSNR, SSIM, LPIPS, IoU,
+    front/back, face identity, FID, CLIP, view consistency) or on real photos (--real: success
+    rate, time, face identity, pose PCK, view consistency)."""
     _setup_logging(quiet)
-    import json
-
     from humanmv.errors import ConfigError
+    from humanmv.eval.methods import check_methods
     from humanmv.io.atomic import atomic_output_dir, refuse_existing_output
 
-    from humanmv.eval.bench import METHODS
+    if (split is None) == (real is None):  # everything is checked before any work
+        raise ConfigError("give either --split DIR (a `humanmv synth` dataset) or --real DIR (photos)")
+    check_methods(method)
+    if checkpoint is not None:
+        if "mvdiff" not in method:
+            raise ConfigError("--checkpoint is for --method mvdiff; add --method mvdiff or drop it")
+        from humanmv.eval.methods import use_mvdiff_checkpoint
+        from humanmv.pipelines.mvdiff import MVDiffPipeline
 
-    unknown = [m for m in method if m not in METHODS]
-    if unknown:  # checked before any work
-        raise ConfigError(f"unknown --method {unknown[0]!r}; available: {', '.join(METHODS)}")
-    manifest = split / "manifest.json"
-    if not manifest.is_file():
-        raise ConfigError(f"{split}: no manifest.json; point --split at a folder written by `humanmv synth`")
-    if subset not in ("test", "val", "train", "all"):
-        raise ConfigError(f"--subset must be test, val, train or all, got {subset!r}")
+        MVDiffPipeline.from_pretrained(checkpoint)  # a broken folder fails here, before any work
+        use_mvdiff_checkpoint(checkpoint)
+    if split is not None:
+        from humanmv.eval.bench import check_split, split_folders
+
+        folders = split_folders(split, subset, subjects)
+        check_split(folders)
+    else:
+        from humanmv.eval.real import photo_paths
+
+        if not 1 <= views <= 64 or not 64 <= size <= 2048:
+            raise ConfigError(f"--views must be within 1..64 and --size within 64..2048, got {views} and {size}")
+        paths = photo_paths(real, subjects)
     refuse_existing_output(out, overwrite)
-    entries = [e for e in json.loads(manifest.read_text())["subjects"] if subset == "all" or e["split"] == subset]
-    folders = [split / "subjects" / e["name"] for e in entries if (split / "subjects" / e["name"] / "meta.json").is_file()]
-    folders = folders[:subjects] if subjects > 0 else folders
-    if not folders:
-        raise ConfigError(f"{split}: no finished subjects in the {subset!r} subset; try --subset all")
-    from humanmv.eval.bench import Bench, results_markdown, write_results
+    from humanmv.eval.nets import load_metric_nets
 
-    runner = Bench(method)
-    results = []
-    for folder in folders:
-        for m in method:
-            results.append(runner.run_subject(folder, m))
+    nets = load_metric_nets(lpips_weights or None, inception_weights, clip_weights)
+    from rich.progress import Progress
+
+    from humanmv.eval.bench import Bench
+    from humanmv.eval.report import results_markdown, write_results
+
+    runner = Bench(method, nets)
+    with Progress(disable=quiet, transient=True) as bar:
+        task = bar.add_task("bench", total=None)
+        tick = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
+        if split is not None:
+            results, inputs = runner.run_split(folders, tick)
+        else:
+            from humanmv.eval.real import run_photos
+
+            results, inputs = run_photos(runner, paths, views, size, tick)
+    mode = "split" if split is not None else "real"
+    run = {"split": str(split) if split else None, "real": str(real) if real else None, "methods": method,
+           "subset": subset, "views": views if real else None, "size": size if real else None}
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
-        summary = write_results(tmp, results, split)
+        summary = write_results(tmp, results, inputs, mode, run)
     if not quiet:
-        print(results_markdown(summary))
+        print(results_markdown(summary, mode))
+
+
+from humanmv.train.cli import train_app  # noqa: E402  (`humanmv train mvdiff ...`)
+
+app.add_typer(train_app, name="train")
 
 
 def main(argv: Optional[list[str]] = None) -> None:

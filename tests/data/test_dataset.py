@@ -1,3 +1,6 @@
+import hashlib
+import json
+
 import pytest
 import torch
 
@@ -18,6 +21,24 @@ def test_synthesize_is_resumable_and_refuses_another_dataset(dataset_dir):
     assert synthesize(dataset_dir, "body-bench", 3, seed=1) == {"written": 0, "skipped": 3}
     with pytest.raises(OutputError, match="holds a body-bench dataset with seed 1"):
         synthesize(dataset_dir, "body-bench", 3, seed=2)
+
+
+def test_bench_subjects_are_test_and_workers_write_the_same_bytes(dataset_dir, tmp_path):
+    manifest = json.loads((dataset_dir / "manifest.json").read_text())
+    assert [e["split"] for e in manifest["subjects"]] == ["test"] * 3
+    assert len(MultiViewDataset(dataset_dir, split="test")) == 3
+    report = synthesize(tmp_path / "ds2", "body-bench", 2, seed=1, workers=2)
+    assert report == {"written": 2, "skipped": 0}
+
+    def digest(folder):
+        h = hashlib.sha256()
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                h.update(path.relative_to(folder).as_posix().encode() + path.read_bytes())
+        return h.hexdigest()
+
+    for name in ("000000", "000001"):
+        assert digest(tmp_path / "ds2" / "subjects" / name) == digest(dataset_dir / "subjects" / name)
 
 
 def test_multiview_items(dataset_dir):

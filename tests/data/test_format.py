@@ -70,3 +70,16 @@ def test_missing_file_is_named(tmp_path, rendered):
     assert only.rgb is None and only.mask.shape == (2, 96, 96)
     cams = json.loads((tmp_path / "s" / "cameras.json").read_text())
     assert len(cams) == 3
+
+
+def test_ground_truth_checks_agree(tmp_path, rendered):
+    from humanmv.data.ground_truth import normal_depth_angles, reprojection_errors
+
+    _, views = rendered
+    write_subject(tmp_path / "s", views)
+    back = read_subject(tmp_path / "s", layers=("depth", "normal", "mask"))
+    err = reprojection_errors(back, 0, 1)
+    assert len(err) > 500 and float(err.mean()) < 1.0
+    assert len(reprojection_errors(back, 0, 2)) < len(err) / 5  # the back view sees little of the front
+    angles = normal_depth_angles(back, 0, step=1)  # a 96 px body is thin: a small window
+    assert len(angles) > 50 and float(angles.median()) < 10.0

@@ -15,6 +15,7 @@ from PIL import Image
 from humanmv.body.anny_model import BodyParams
 from humanmv.data import scans as scans_module
 from humanmv.data.format import read_subject
+from humanmv.data.dataset import MultiViewDataset
 from humanmv.data.scans import (find_scans, import_scans, load_scan, normalise_scan,
                                 scan_cameras)
 from humanmv.errors import ConfigError, InputImageError, OutputError
@@ -118,7 +119,7 @@ def test_import_renders_the_same_pixels_as_the_engine(imported, person, renderer
     expected_cams = scan_cameras(torch.from_numpy(person["vertices"]), VIEWS, SIZE)
     height = float(person["vertices"][:, 1].max() - person["vertices"][:, 1].min())
     for name, kind in (("0000", "obj"), ("2k2k_0001", "ply"), ("avatar", "glb")):
-        subject = read_subject(out / name)
+        subject = read_subject(out / "subjects" / name)
         meta = subject.meta
         assert meta["kind"] == "scan" and meta["units"] == "cm" and meta["format"] == kind
         assert meta["up"] == "+z" and meta["front"] == "-y" and meta["scale"] == pytest.approx(0.01)
@@ -140,6 +141,18 @@ def test_import_renders_the_same_pixels_as_the_engine(imported, person, renderer
         assert float((subject.depth - direct.depth)[both].abs().median()) < 0.001, name
 
 
+def test_imported_scans_are_a_dataset(imported):
+    out, _ = imported
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["preset"] == "scans" and manifest["views_per_subject"] == VIEWS
+    assert [e["name"] for e in manifest["subjects"]] == ["0000", "2k2k_0001", "avatar"]
+    assert {e["split"] for e in manifest["subjects"]} <= {"train", "val", "test"}
+    ds = MultiViewDataset(out, split=None, n_targets=2, size=64)
+    item = ds[0]
+    assert len(ds) == 3 and item["input_rgb"].shape == (3, 64, 64) and item["target_rgb"].shape == (2, 3, 64, 64)
+    assert float(item["input_mask"].mean()) > 0.01
+
+
 def test_existing_output_is_refused_then_reused_with_overwrite(imported, scans_dir, renderer):
     out, _ = imported
     before = sorted(p.name for p in out.iterdir())
@@ -149,7 +162,7 @@ def test_existing_output_is_refused_then_reused_with_overwrite(imported, scans_d
     report = import_scans(scans_dir, out, views=VIEWS, size=SIZE, up="+z", front="-y", overwrite=True,
                           renderer=renderer)
     assert sorted(report.skipped) == ["0000", "2k2k_0001", "avatar"] and report.imported == []
-    assert read_subject(out / "avatar").meta["units"] == "cm"
+    assert read_subject(out / "subjects" / "avatar").meta["units"] == "cm"
 
 
 def test_interrupted_import_resumes(scans_dir, tmp_path, renderer, monkeypatch):
@@ -168,12 +181,13 @@ def test_interrupted_import_resumes(scans_dir, tmp_path, renderer, monkeypatch):
         import_scans(scans_dir, out, views=2, size=64, up="+z", front="-y", renderer=renderer)
     assert not out.exists()  # the output appears only when complete
     partial = tmp_path / ".out.partial"
-    assert sorted(p.name for p in partial.iterdir() if not p.name.startswith(".")) == [calls[0]]
+    assert sorted(p.name for p in (partial / "subjects").iterdir() if not p.name.startswith(".")) == [calls[0]]
     monkeypatch.setattr(scans_module, "_render_one", real)
     report = import_scans(scans_dir, out, views=2, size=64, up="+z", front="-y", renderer=renderer)
     assert report.skipped == [calls[0]] and len(report.imported) == 2
     assert not partial.exists()
-    assert sorted(p.name for p in out.iterdir()) == ["0000", "2k2k_0001", "avatar", "import_report.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["import_report.json", "manifest.json", "subjects"]
+    assert sorted(p.name for p in (out / "subjects").iterdir()) == ["0000", "2k2k_0001", "avatar"]
 
 
 # ---- normalisation -----------------------------------------------------------------------
@@ -277,10 +291,10 @@ def test_one_bad_scan_is_reported_and_the_rest_imported(tmp_path, renderer):
     reasons = {f["name"]: f["reason"] for f in report.failed}
     assert set(reasons) == {"broken", "untextured"}
     assert "cannot read the scan" in reasons["broken"] and "no texture" in reasons["untextured"]
-    assert sorted(os.listdir(tmp_path / "out")) == ["good", "import_report.json"]
+    assert sorted(os.listdir(tmp_path / "out" / "subjects")) == ["good"]
     saved = json.loads((tmp_path / "out" / "import_report.json").read_text())
     assert {f["name"] for f in saved["failed"]} == {"broken", "untextured"}
-    assert read_subject(tmp_path / "out" / "good").meta["units"] == "cm"
+    assert read_subject(tmp_path / "out" / "subjects" / "good").meta["units"] == "cm"
 
 
 def test_find_scans_layouts(tmp_path):

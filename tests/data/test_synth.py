@@ -65,10 +65,17 @@ def test_pose_families_and_presets():
 
 
 def test_splits_are_stable_and_cover_all():
-    splits = [split_of(0, i) for i in range(2000)]
+    train = get_preset("body-train")
+    splits = [split_of(0, i, train) for i in range(2000)]
     assert splits == [split_of(0, i) for i in range(2000)]
     share = {s: splits.count(s) / len(splits) for s in ("train", "val", "test")}
     assert 0.75 < share["train"] < 0.85 and 0.07 < share["val"] < 0.13 and 0.07 < share["test"] < 0.13
+
+
+def test_bench_presets_are_all_test():
+    for name in ("body-bench", "head-bench"):
+        assert {split_of(0, i, get_preset(name)) for i in range(50)} == {"test"}
+    assert get_preset("head-train").split is None
 
 
 def test_round_trip_through_reader(tmp_path, sample_subject, subject_renderer):

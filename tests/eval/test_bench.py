@@ -1,9 +1,16 @@
 import math
 
+import numpy as np
+import pytest
 import torch
 
 from humanmv.cameras import Cameras, look_at, orbit_cameras
-from humanmv.eval.bench import align_cameras, results_markdown, summarise, SubjectResult
+from humanmv.errors import ConfigError
+from humanmv.eval.bench import Bench, SubjectResult, check_split, split_folders
+from humanmv.eval.identity_metrics import head_box
+from humanmv.cameras import align_to_fit
+from humanmv.eval.methods import Prediction, available_methods, register_method
+from humanmv.eval.report import results_markdown, summarise
 
 
 def _rotation_y(deg: float) -> torch.Tensor:
@@ -30,28 +37,126 @@ def test_aligned_targets_see_the_fit_as_the_ground_truth_targets_see_the_subject
     p_in_gt, _ = input_gt.project(points_gt)
     p_in_fit, _ = input_fit.project(points_fit)
     assert torch.allclose(p_in_gt, p_in_fit, atol=1e-3)  # same photo
-    aligned = align_cameras(targets, input_gt, input_fit, depth_ratio=1 / s)
+    aligned = align_to_fit(targets, input_gt, input_fit, gt_depth=1.0, fit_depth=s)
     assert torch.allclose(torch.det(aligned.world_to_cam[:, :3, :3]), torch.ones(3), atol=1e-5)
     expected, _ = targets.project(points_gt)
     got, _ = aligned.project(points_fit)
     assert torch.allclose(expected, got, atol=1e-2)
 
 
-def test_summary_and_table():
-    rows = [SubjectResult("a", "prior", 1.0, [0.0, 180.0], [20.0, 18.0], [0.9, 0.8], [0.8, 0.7]),
-            SubjectResult("b", "prior", 1.0, [0.0, 180.0], [22.0, 16.0], [0.9, 0.7], [0.9, 0.6]),
+def _row(name, psnr, face, cos, error=None):
+    r = SubjectResult(name, "prior", 1.0, [0.0, 180.0], psnr, [0.9, 0.8], [0.8, 0.7], error=error)
+    r.face, r.cos_to_input = face, cos
+    r.dist_to_input = [None if c is None else 0.5 for c in cos]
+    r.csim = [None, None]
+    r.input_has_face = True
+    r.identity = {"O2OID": {"available": False, "value": None, "count": None}}
+    r.pairs, r.pair_psnr, r.pair_o2oid = [(0, 1), (1, 0)], None, [None, None]
+    return r
+
+
+def test_summary_and_tables_say_what_was_not_computed():
+    rows = [_row("a", [20.0, 18.0], [True, False], [0.9, None]),
+            _row("b", [22.0, 16.0], [False, False], [None, None]),
             SubjectResult("c", "prior", 0.0, [], [], [], [], error="no person")]
     summary = summarise(rows)["prior"]
     assert summary["subjects"] == 2 and summary["failed"] == 1
-    assert summary["all_psnr"]["mean"] == 19.0 and summary["back_psnr"]["mean"] == 17.0
-    assert "| prior | 2 |" in results_markdown({"prior": summary})
+    assert summary["failures"] == [{"subject": "c", "error": "no person"}]
+    assert summary["all"]["psnr"]["mean"] == 19.0 and summary["back"]["psnr"]["mean"] == 17.0
+    assert summary["front"]["psnr"]["mean"] == 21.0
+    # faces: one face view of four, counted; I2OID from it alone; Re-ID on it
+    assert summary["all"]["face_views"] == 1 and summary["all"]["views"] == 4
+    assert summary["all"]["i2oid"]["mean"] == pytest.approx(0.9) and summary["all"]["i2oid"]["count"] == 1
+    assert summary["all"]["reid_match"]["mean"] == 1.0
+    assert summary["back"]["i2oid"]["short"] == "n/a (no face detected)"
+    text = results_markdown({"prior": summary})
+    assert "| prior | 19.000 ± 0.000 |" in text  # both subjects average 19 dB
+    assert "unavailable: pass --lpips-weights" in text and "unavailable: pass --inception-weights" in text
+    assert "unavailable: pass --clip-weights" in text and "n/a (no depth)" in text
+    assert "| 1 of 4 |" in text and "prior on c: no person" in text
+
+
+def test_no_face_anywhere_is_reported_not_faked():
+    rows = [_row("a", [20.0, 18.0], [False, False], [None, None])]
+    s = summarise(rows)["prior"]
+    for k in ("i2oid", "reid_match", "reid_dist", "o2oid"):
+        assert s["all"][k]["short"] == "n/a (no face detected)"
+    assert "| 0 of 2 |" in results_markdown({"prior": s})
 
 
 def test_unknown_method_is_a_clear_error():
-    import pytest
-
-    from humanmv.errors import ConfigError
-    from humanmv.eval.bench import Bench
-
     with pytest.raises(ConfigError, match="unknown --method 'magic'; available: copy-input, prior"):
         Bench(["magic"])
+
+
+def test_head_box_is_the_top_of_the_silhouette():
+    mask = np.zeros((200, 100), bool)
+    mask[25:175, 40:60] = True  # a 150 px tall "person"
+    x0, y0, x1, y1 = head_box(mask)
+    assert y0 == 25 and y1 == pytest.approx(45) and (x0 + x1) / 2 == pytest.approx(50)
+    assert head_box(np.zeros((8, 8))) is None
+
+
+KEEP = [0, 1, 2, 22, 23, 24]  # az 0, 15, 30, 330, 345 and the input: a short ring, fast
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory):
+    """A one-subject body-bench dataset cut down to 5 views around the front (+ the input)."""
+    import json
+
+    from humanmv.data.format import read_subject, write_subject
+    from humanmv.data.synth import synthesize
+
+    full = tmp_path_factory.mktemp("bench") / "full"
+    synthesize(full, "body-bench", 1, seed=7)
+    out = full.parent / "ds"
+    for folder in (full / "subjects").iterdir():
+        write_subject(out / "subjects" / folder.name, read_subject(folder, views=KEEP))
+    (out / "manifest.json").write_text(json.dumps(json.loads((full / "manifest.json").read_text())))
+    return out
+
+
+class _Oracle:
+    """A plug-in method that returns the ground truth itself (with its depth)."""
+
+    def __call__(self, gt, name):
+        C = len(gt.cameras) - 1
+        return Prediction(gt.rgb[:C], gt.mask[:C], gt.depth[:C], gt.cameras[list(range(C))])
+
+
+def test_a_registered_method_plugs_into_the_runner(split):
+    register_method("oracle", _Oracle)
+    try:
+        assert "oracle" in available_methods()
+        folders = split_folders(split, "auto")  # a *-bench dataset: every subject
+        check_split(folders)
+        results, inputs = Bench(["copy-input", "oracle"]).run_split(folders)
+    finally:
+        from humanmv.eval import methods
+
+        methods._METHODS.pop("oracle")
+    copy, oracle = results
+    assert copy.method == "copy-input" and copy.pair_psnr is None and len(copy.psnr) == 5
+    assert all(math.isinf(v) for v in oracle.psnr) and all(v == 1.0 for v in oracle.iou)
+    assert oracle.pairs == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 0)]  # by azimuth (0..345), round the ring
+    assert all(p is not None and p > 25 for p in oracle.pair_psnr), oracle.pair_psnr
+    assert len(oracle.face) == 5 and oracle.input_has_face is not None
+    faces = sum(oracle.face)  # the ground truth's own faces are found again in the same views
+    assert sum(c is not None for c in oracle.csim) == faces
+    assert all(abs(c - 1) < 1e-6 for c in oracle.csim if c is not None)
+    s = summarise(results)
+    assert s["oracle"]["consistency"]["reprojection_psnr"]["count"] == 5
+    assert s["copy-input"]["consistency"]["reprojection_psnr"]["short"] == "n/a (no depth)"
+    assert set(inputs) == {folders[0].name}
+
+
+def test_a_missing_view_file_is_found_before_any_work(split, tmp_path):
+    import shutil
+
+    broken = tmp_path / "ds"
+    shutil.copytree(split, broken)
+    folder = split_folders(broken, "all")[0]
+    (folder / "mask" / "022.png").unlink()
+    with pytest.raises(ConfigError, match=r"mask/022\.png: missing view file"):
+        check_split([folder])

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from humanmv.body.anny_model import PART_NAMES, AnnyBody, BodyParams
+from humanmv.data.face_features import face_feature_masks
 from humanmv.render.uv_space import rasterize_uv
 
 # Skin tones from very light to very dark (sRGB), jittered per subject.
@@ -31,6 +32,10 @@ TOPS = ("t-shirt", "long-sleeve", "tank-top", "none")
 BOTTOMS = ("trousers", "shorts", "skirt", "dress")
 PATTERNS = ("solid", "stripes", "checks", "print")
 HAIR_STYLES = ("bald", "buzz", "short", "medium", "long")
+EYE_COLOURS = np.array([
+    [0.20, 0.11, 0.05], [0.33, 0.20, 0.09], [0.42, 0.33, 0.16], [0.30, 0.40, 0.22],
+    [0.28, 0.42, 0.58], [0.45, 0.50, 0.52],
+])
 
 
 @dataclass
@@ -51,6 +56,8 @@ class Appearance:
     light_direction: list[float]
     light_colour: list[float]
     ambient: float
+    eye_colour: list[float] = None
+    lip_tint: float = 0.5
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,7 +71,7 @@ def sample_appearance(rng: np.random.Generator) -> Appearance:
     a, e = np.radians(az), np.radians(el)
     temperature = rng.uniform(-1, 1)
     light = [1.0 + 0.12 * temperature, 1.0, 1.0 - 0.12 * temperature]
-    return Appearance(
+    look = Appearance(
         skin_tone=tone,
         skin=np.clip(SKIN_TONES[tone] + rng.normal(0, 0.02, 3), 0, 1).round(3).tolist(),
         hair_style=HAIR_STYLES[int(rng.integers(len(HAIR_STYLES)))],
@@ -78,6 +85,10 @@ def sample_appearance(rng: np.random.Generator) -> Appearance:
         light_colour=[round(v, 3) for v in light],
         ambient=float(rng.uniform(0.35, 0.6)),
     )
+    # Drawn last, so the fields above stay what they were before faces were painted.
+    look.eye_colour = EYE_COLOURS[int(rng.integers(len(EYE_COLOURS)))].tolist()
+    look.lip_tint = round(float(rng.uniform(0, 1)), 3)
+    return look
 
 
 class UVAtlas:
@@ -88,6 +99,7 @@ class UVAtlas:
             rest = body(BodyParams.neutral(1, len(body.expression_names))).vertices[0]
         raster = rasterize_uv(body.mesh(rest), size)
         self.size = size
+        self._parts: dict[tuple[str, ...], torch.Tensor] = {}
         self.mask = raster.mask
         self.part = torch.where(raster.mask, body.face_labels[raster.face_id.clamp_min(0)], -1)
         self.position = raster.position
@@ -97,9 +109,14 @@ class UVAtlas:
         self.head_centre_z = float(rest[head, 2].mean())
         self.floor_y = float(rest[:, 1].min())
         self.height = float(rest[:, 1].max() - rest[:, 1].min())
+        self.face = face_feature_masks(rest, raster.position, self.part, PART_NAMES.index("head"),
+                                       PART_NAMES.index("eyes"))
 
     def parts(self, *names: str) -> torch.Tensor:
-        return torch.isin(self.part, torch.tensor([PART_NAMES.index(n) for n in names]))
+        """(S, S) bool: texels of any of the named parts (cached: every subject asks the same)."""
+        if names not in self._parts:
+            self._parts[names] = torch.isin(self.part, torch.tensor([PART_NAMES.index(n) for n in names]))
+        return self._parts[names]
 
 
 def _pattern(kind: str, colour: torch.Tensor, pos: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -165,13 +182,30 @@ def paint_texture(atlas: UVAtlas, look: Appearance, rng: np.random.Generator) ->
         tex = torch.where(hair[..., None], torch.tensor(look.hair) * strand, tex)
     eyes = atlas.parts("eyes")
     tex = torch.where(eyes[..., None], torch.tensor([0.92, 0.92, 0.9]), tex)
-    return tex.clamp(0, 1)
+    return paint_face(tex, atlas, look).clamp(0, 1)
 
 
-def shade(albedo: torch.Tensor, normal_world: torch.Tensor, mask: torch.Tensor, look: Appearance) -> torch.Tensor:
-    """Lambert shading under one key light + ambient, in world space so every view of a subject
-    is lit the same way. albedo, normal_world: (C, H, W, 3); mask: (C, H, W)."""
+def paint_face(tex: torch.Tensor, atlas: UVAtlas, look: Appearance) -> torch.Tensor:
+    """Eyebrows (a darker shade of the hair), lips, the line between them, irises and pupils
+    (see `face_features`)."""
+    skin, hair = torch.tensor(look.skin), torch.tensor(look.hair)
+    brow = hair * 0.7 if float(hair.mean()) > 0.15 else hair
+    lips = skin * torch.tensor([0.86, 0.58, 0.58]) * (0.8 + 0.25 * look.lip_tint) + torch.tensor([0.08, 0.0, 0.01])
+    features = (("brows", 0.85 * brow + 0.15 * skin), ("lips", lips), ("mouth", skin * 0.3),
+                ("iris", torch.tensor(look.eye_colour or EYE_COLOURS[0].tolist())), ("pupil", torch.tensor([0.03, 0.03, 0.03])))
+    for name, colour in features:
+        tex = torch.where(atlas.face[name][..., None], colour.float(), tex)
+    return tex
+
+
+def shade(albedo: torch.Tensor, normal: torch.Tensor, world_to_cam: torch.Tensor, mask: torch.Tensor,
+          look: Appearance) -> torch.Tensor:
+    """Lambert shading under one key light + ambient, fixed in world space so every view of a
+    subject is lit the same way. albedo, normal: (C, H, W, 3), normal in camera space;
+    world_to_cam: (C, 4, 4); mask: (C, H, W). The light is turned into each camera
+    (n_world . l = n_cam . R l), so normals stay in camera space."""
     light = torch.nn.functional.normalize(torch.tensor(look.light_direction), dim=0)
-    diffuse = (normal_world * light).sum(-1).clamp_min(0)[..., None]
-    lit = albedo * (look.ambient + (1 - look.ambient) * diffuse) * torch.tensor(look.light_colour)
-    return (lit * mask[..., None]).clamp(0, 1)
+    light_cam = (world_to_cam[:, :3, :3].float() * light).sum(-1)  # (C, 3) = R l
+    diffuse = (normal * light_cam[:, None, None, :]).sum(-1).clamp_min(0)
+    weight = (look.ambient + (1 - look.ambient) * diffuse) * mask
+    return (albedo * weight[..., None] * torch.tensor(look.light_colour)).clamp(0, 1)

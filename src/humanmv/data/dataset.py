@@ -42,7 +42,8 @@ def _images(views: SubjectViews, size: int | None) -> dict[str, torch.Tensor]:
 
 
 class MultiViewDataset(Dataset):
-    """Item = one subject: its "input" photo view and `n_targets` rig views.
+    """Item = one subject: its "input" photo view and `n_targets` rig views (a subject without
+    an "input" view, e.g. an imported scan, uses its first view, the front, as the input).
 
     Returns a dict of tensors: input_rgb (3, S, S), input_mask (1, S, S), input_K (3, 3),
     input_w2c (4, 4); target_rgb (N, 3, S, S), target_normal (N, 3, S, S), target_mask
@@ -66,7 +67,7 @@ class MultiViewDataset(Dataset):
         folder = self.subjects[index]
         names = [v["name"] for v in json.loads((folder / "cameras.json").read_text())]
         rig = [i for i, n in enumerate(names) if n != "input"]
-        inp = names.index("input")
+        inp = names.index("input") if "input" in names else rig[0]
         n = min(self.n_targets, len(rig))
         start = int(np.random.default_rng((self.seed, index)).integers(len(rig))) if self.random_start else 0
         picks = [rig[(start + round(k * len(rig) / n)) % len(rig)] for k in range(n)]

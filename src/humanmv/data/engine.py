@@ -26,7 +26,8 @@ POSE_FAMILIES = ("a-pose", "t-pose", "standing", "walking", "random")
 
 @dataclass(frozen=True)
 class Preset:
-    """A camera rig and image size. rig "body" frames the whole body, "head" the head."""
+    """A camera rig and image size. rig "body" frames the whole body, "head" the head.
+    split: the split of every subject (bench presets: "test"); None splits by subject."""
 
     name: str
     rig: str
@@ -34,6 +35,7 @@ class Preset:
     elevations: tuple[float, ...]
     size: int
     expressions: bool = False
+    split: str | None = None
 
 
 def _ring(n: int, start: float = 0.0) -> tuple[float, ...]:
@@ -43,10 +45,10 @@ def _ring(n: int, start: float = 0.0) -> tuple[float, ...]:
 PRESETS = {
     # 24 views at elevation 0 plus raised and lowered rings of 8.
     "body-train": Preset("body-train", "body", _ring(24) + _ring(8, 22.5) * 2, (0.0,) * 24 + (20.0,) * 8 + (-10.0,) * 8, 256),
-    "body-bench": Preset("body-bench", "body", _ring(24), (0.0,) * 24, 256),
+    "body-bench": Preset("body-bench", "body", _ring(24), (0.0,) * 24, 256, split="test"),
     # Head all round (seed 003): 36 views, and a continuous sequence is any run of neighbours.
     "head-train": Preset("head-train", "head", _ring(36), (0.0,) * 36, 256, expressions=True),
-    "head-bench": Preset("head-bench", "head", _ring(16), (0.0,) * 16, 256, expressions=True),
+    "head-bench": Preset("head-bench", "head", _ring(16), (0.0,) * 16, 256, expressions=True, split="test"),
 }
 
 
@@ -164,8 +166,6 @@ class SubjectRenderer:
         texture = paint_texture(self.atlas, spec.appearance, rng)
         mesh = self.body.mesh(verts, texture=texture)
         out = self.renderer.render(mesh, cams, outputs=("rgb", "mask", "normal", "depth", "labels"))
-        # World normals from the camera ones (n_cam = R n_world) rather than a 6th read-back.
-        normal_world = torch.einsum("chwi,cij->chwj", out.normal, cams.world_to_cam[:, :3, :3])
-        rgb = shade(out.rgb, normal_world, out.mask, spec.appearance)
+        rgb = shade(out.rgb, out.normal, cams.world_to_cam, out.mask, spec.appearance)
         return SubjectViews(cams, rgb, out.mask, out.normal, out.depth, out.labels,
                             spec.to_meta(self.body, preset))

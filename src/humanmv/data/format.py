@@ -20,14 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image
 
 from humanmv.cameras import Cameras
 from humanmv.errors import ConfigError
-from humanmv.io.atomic import atomic_write_text
-from humanmv.io.images import save_png
+from humanmv.io.atomic import atomic_write_bytes, atomic_write_text
 
 LAYERS = ("rgb", "normal", "depth", "mask", "labels")
 DEPTH_SCALE = 1000.0  # metres -> the 16-bit PNG's millimetres
@@ -52,8 +52,41 @@ class SubjectViews:
     meta: dict = field(default_factory=dict)
 
 
-def _u8(x: torch.Tensor) -> np.ndarray:
-    return (x.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 (H, W), (H, W, 4) RGBA or uint16 (H, W) array: zlib level 1 with
+    the "up" filter (2.5x faster than PIL's level 3 at ~5% larger files; same bytes for the
+    same array, and any PNG reader reads them)."""
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
+    ok, data = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1,
+                                            cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP])
+    if not ok:
+        raise ValueError(f"PNG encoding failed for an array of shape {image.shape}")
+    return data.tobytes()
+
+
+def _u8(x: np.ndarray) -> np.ndarray:
+    """float [0, 1] -> uint8, rounding half to even (numpy on the whole batch: one op per
+    layer rather than one torch op per view)."""
+    return np.rint(np.clip(x, 0, 1) * np.float32(255)).astype(np.uint8)
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to("cpu", torch.float32).numpy()
+
+
+def _layer_image(views: SubjectViews, layer: str, i: int, mask: np.ndarray) -> np.ndarray:
+    """View i of a layer as it goes into its PNG."""
+    m = mask[i][..., None]
+    if layer == "rgb":
+        return _u8(np.concatenate([_np(views.rgb[i]) * m, m], -1))
+    if layer == "normal":
+        return _u8(np.concatenate([(_np(views.normal[i]) + 1) / 2 * m, m], -1))
+    if layer == "depth":
+        return np.clip(np.rint(_np(views.depth[i]) * np.float32(DEPTH_SCALE)), 0, 65535).astype(np.uint16)
+    if layer == "mask":
+        return _u8(_np(views.mask[i]))
+    return np.clip(views.labels[i].detach().cpu().numpy() + 1, 0, 255).astype(np.uint8)
 
 
 def write_subject(folder: Path, views: SubjectViews, fsync: bool = False) -> None:
@@ -62,27 +95,22 @@ def write_subject(folder: Path, views: SubjectViews, fsync: bool = False) -> Non
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     cams = views.cameras
-    mask = views.mask if views.mask is not None else torch.ones(len(cams), cams.height, cams.width)
+    mask = (_np(views.mask) if views.mask is not None
+            else np.ones((len(cams), cams.height, cams.width), np.float32))
+    jobs: list[tuple[str, int]] = []
     for layer in LAYERS:
         if getattr(views, layer) is not None:
             (folder / layer).mkdir(exist_ok=True)
-    jobs: list[tuple[Path, np.ndarray]] = []
-    for i, name in enumerate(cams.names):
-        m = mask[i][..., None]
-        if views.rgb is not None:
-            jobs.append((folder / "rgb" / f"{name}.png", _u8(torch.cat([views.rgb[i] * m, m], -1))))
-        if views.normal is not None:
-            jobs.append((folder / "normal" / f"{name}.png", _u8(torch.cat([(views.normal[i] + 1) / 2 * m, m], -1))))
-        if views.depth is not None:
-            mm = (views.depth[i] * DEPTH_SCALE).round().clamp(0, 65535).to(torch.int32).numpy().astype(np.uint16)
-            jobs.append((folder / "depth" / f"{name}.png", mm))
-        if views.mask is not None:
-            jobs.append((folder / "mask" / f"{name}.png", _u8(views.mask[i])))
-        if views.labels is not None:
-            jobs.append((folder / "labels" / f"{name}.png", (views.labels[i] + 1).clamp(0, 255).to(torch.uint8).numpy()))
-    # PNG compression releases the GIL: encode on every core.
+            jobs += [(layer, i) for i in range(len(cams))]
+
+    def write(job: tuple[str, int]) -> None:
+        layer, i = job
+        png = encode_png(_layer_image(views, layer, i, mask))
+        atomic_write_bytes(folder / layer / f"{cams.names[i]}.png", png, fsync)
+
+    # Conversion and PNG compression release the GIL: encode on every core.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        list(pool.map(lambda job: save_png(job[0], job[1], fsync), jobs))
+        list(pool.map(write, jobs))
     atomic_write_text(folder / "cameras.json", json.dumps(cams.to_json(), indent=1))
     atomic_write_text(folder / "meta.json", json.dumps(views.meta, indent=1))
 

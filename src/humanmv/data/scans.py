@@ -6,7 +6,9 @@
 
 `import_scans` renders every scan it finds into the subject format of `humanmv.data.format`
 (rgb/mask/normal/depth of a body orbit at elevation 0, `cameras.json`, `meta.json` with
-kind "scan", the source and the units found). The output folder appears only when the import
+kind "scan", the source and the units found), laid out as a `humanmv synth` dataset:
+`OUT/subjects/NAME/`, `OUT/manifest.json` (preset "scans", splits by a hash of the name; no
+"input" view: readers use the front view) and `OUT/import_report.json`. The output folder appears only when the import
 is complete; until then the work lives in a hidden sibling `.OUT.partial/`, one finished
 subject folder at a time, so an interrupted import resumes where it stopped when the same
 command is run again. With `overwrite`, subjects of the existing output that were rendered
@@ -247,15 +249,16 @@ def import_scans(src_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
 
         renderer = Renderer()
 
+    (partial / "subjects").mkdir(exist_ok=True)
     for index, (name, path) in enumerate(scans):
         expected = {"source": _fingerprint(path), **settings}
-        dest, status = partial / name, "imported"
-        tmp = partial / f".tmp-{name}"
+        dest, status = partial / "subjects" / name, "imported"
+        tmp = partial / "subjects" / f".tmp-{name}"
         _remove_dir(tmp)
         if _finished(dest, expected):
             status = "skipped"
-        elif previous is not None and _finished(previous / name, expected):
-            shutil.copytree(previous / name, tmp, copy_function=_link_or_copy)
+        elif previous is not None and _finished(previous / "subjects" / name, expected):
+            shutil.copytree(previous / "subjects" / name, tmp, copy_function=_link_or_copy)
             _remove_dir(dest)
             os.rename(tmp, dest)
             status = "skipped"
@@ -289,14 +292,24 @@ def import_scans(src_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
         first = report.failed[0]
         raise InputImageError(f"none of the {len(scans)} scans under {src} could be imported "
                               f"({first['name']}: {first['reason']})")
-    for entry in partial.iterdir():  # stale work of an earlier, different run
-        if entry.name not in done:
-            _remove_dir(entry) if entry.is_dir() else entry.unlink()
+    stale = [e for e in partial.iterdir() if e.name != "subjects"]  # of an earlier, different run
+    for entry in stale + [e for e in (partial / "subjects").iterdir() if e.name not in done]:
+        _remove_dir(entry) if entry.is_dir() else entry.unlink()
     report.seconds = round(time.perf_counter() - start, 3)
     atomic_write_text(partial / REPORT_FILE, json.dumps(report.to_json(), indent=1), fsync=False)
+    atomic_write_text(partial / "manifest.json", json.dumps(scans_manifest(sorted(done), views, size), indent=1),
+                      fsync=False)
     refuse_existing_output(out, overwrite)  # someone may have written there meanwhile
     commit_output_dir(partial, out)
     return report
+
+
+def scans_manifest(names: list[str], views: int, size: int) -> dict:
+    """The dataset manifest of imported scans, with the keys `humanmv synth` writes."""
+    from humanmv.data.synth import split_of
+
+    return {"preset": "scans", "seed": None, "rig": "body", "size": size, "views_per_subject": views,
+            "input_view": None, "subjects": [{"name": n, "split": split_of("scan", n), "seed": None} for n in names]}
 
 
 def _render_one(path: Path, name: str, src: Path, up: str, front: str, height: float | None,

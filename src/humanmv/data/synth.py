@@ -1,32 +1,43 @@
 """`humanmv synth`: write N synthetic subjects of a preset into a dataset folder.
 
-    OUT/manifest.json        preset, seed, subjects with their split (train/val/test by subject)
+    OUT/manifest.json        preset, seed, subjects with their split (train/val/test by subject;
+                             every subject of a *-bench preset is "test")
     OUT/subjects/NNNNNN/     one subject folder each (data.format), written to a temporary
                              folder and renamed when complete, so re-running skips finished
                              subjects and never sees half a subject.
+
+Subjects are independent: with `workers` > 1 a pool of processes (started with "spawn": the
+renderer's EGL context does not survive fork) each builds the body model and the renderer once
+and writes whole subjects. Torch runs single-threaded in every case, so the files are the same
+bytes whatever the number of workers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from humanmv.data.engine import SubjectSampler, get_preset
+from humanmv.data.engine import Preset, get_preset
 from humanmv.data.format import write_subject
-from humanmv.errors import OutputError
+from humanmv.errors import ConfigError, OutputError
 from humanmv.io.atomic import atomic_write_text
 
 SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
 
 
-def split_of(seed: int, index: int) -> str:
-    """train/val/test by a hash of (dataset seed, subject index): stable, never overlapping."""
+def split_of(seed: int | str, index: int | str, preset: Preset | None = None) -> str:
+    """The preset's fixed split, else train/val/test by a hash of (dataset seed, subject
+    index or name): stable, never overlapping."""
+    if preset is not None and preset.split is not None:
+        return preset.split
     h = int(hashlib.sha256(f"{seed}:{index}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
     edge = 0.0
     for name, share in SPLITS:
@@ -40,13 +51,79 @@ def subject_seed(seed: int, index: int) -> int:
     return seed * 1_000_000 + index
 
 
-def synthesize(out: Path, preset_name: str, subjects: int, seed: int = 0,
+_ENGINE = None  # (SubjectSampler, SubjectRenderer) of this process, built on first use
+
+
+def _engine():
+    global _ENGINE
+    if _ENGINE is None:
+        from humanmv.body.anny_model import AnnyBody
+        from humanmv.data.engine import SubjectRenderer, SubjectSampler
+        from humanmv.render import Renderer
+
+        body = AnnyBody()
+        _ENGINE = SubjectSampler(body), SubjectRenderer(body, Renderer())
+    return _ENGINE
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)
+    _engine()
+
+
+def subject_job(preset_name: str, seed: int, index: int, out: Path | None) -> int:
+    """Render subject `index` of a dataset and, unless `out` is None, write it into
+    out/subjects/ (temporary folder, then renamed). Returns the number of views."""
+    preset = get_preset(preset_name)
+    sample_subject, render = _engine()
+    views = render(sample_subject(subject_seed(seed, index), expressions=preset.expressions), preset)
+    if out is not None:
+        name = f"{index:06d}"
+        tmp = Path(out) / "subjects" / f".{name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        write_subject(tmp, views)
+        os.replace(tmp, Path(out) / "subjects" / name)
+    return len(views.cameras)
+
+
+def run_jobs(jobs: list[tuple], workers: int = 1,
+             done: Callable[[int], None] | None = None) -> int:
+    """Run `subject_job(*job)` for every job, in this process (workers=1) or in a pool of
+    `workers` processes; `done(views)` after each. Returns the total number of views."""
+    if workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    total = 0
+    if workers == 1 or len(jobs) <= 1:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            for job in jobs:
+                n = subject_job(*job)
+                total += n
+                if done:
+                    done(n)
+        finally:
+            torch.set_num_threads(threads)
+        return total
+    with ProcessPoolExecutor(min(workers, len(jobs)), multiprocessing.get_context("spawn"),
+                             initializer=_init_worker) as pool:
+        futures = [pool.submit(subject_job, *job) for job in jobs]
+        try:
+            for future in as_completed(futures):
+                n = future.result()
+                total += n
+                if done:
+                    done(n)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return total
+
+
+def synthesize(out: Path, preset_name: str, subjects: int, seed: int = 0, workers: int = 1,
                progress: Callable[[int, int], None] | None = None) -> dict:
     """Write (or complete) the dataset; returns {"written": n, "skipped": n}."""
-    from humanmv.body.anny_model import AnnyBody
-    from humanmv.data.engine import SubjectRenderer
-    from humanmv.render import Renderer
-
     preset = get_preset(preset_name)
     out = Path(out)
     manifest_path = out / "manifest.json"
@@ -59,31 +136,25 @@ def synthesize(out: Path, preset_name: str, subjects: int, seed: int = 0,
         (out / "subjects").mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise OutputError(f"{out}: cannot create the dataset folder ({err.strerror}); choose another --out") from None
-    body = AnnyBody()
-    render = SubjectRenderer(body, Renderer())
-    sample_subject = SubjectSampler(body)
-    written = skipped = 0
-    entries = []
-    for i in range(subjects):
-        name = f"{i:06d}"
-        final = out / "subjects" / name
-        entries.append({"name": name, "split": split_of(seed, i), "seed": subject_seed(seed, i)})
-        if (final / "meta.json").exists():
-            skipped += 1
-        else:
-            spec = sample_subject(subject_seed(seed, i), expressions=preset.expressions)
-            tmp = out / "subjects" / f".{name}.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            write_subject(tmp, render(spec, preset))
-            os.replace(tmp, final)
-            written += 1
+    entries = [{"name": f"{i:06d}", "split": split_of(seed, i, preset), "seed": subject_seed(seed, i)}
+               for i in range(subjects)]
+    todo = [i for i in range(subjects) if not (out / "subjects" / f"{i:06d}" / "meta.json").exists()]
+    finished = subjects - len(todo)
+    if progress:
+        progress(finished, subjects)
+
+    def done(_views: int) -> None:
+        nonlocal finished
+        finished += 1
         if progress:
-            progress(i + 1, subjects)
+            progress(finished, subjects)
+
+    run_jobs([(preset.name, seed, i, out) for i in todo], workers, done)
     atomic_write_text(manifest_path, json.dumps({
         "preset": preset.name, "seed": seed, "rig": preset.rig, "size": preset.size,
         "views_per_subject": len(preset.azimuths), "input_view": "input", "subjects": entries,
     }, indent=1))
-    return {"written": written, "skipped": skipped}
+    return {"written": len(todo), "skipped": subjects - len(todo)}
 
 
 def contact_sheet(out: Path, path: Path, subjects: int = 16, views: int = 4) -> Path:

@@ -9,6 +9,10 @@ One idea per module; images are (B, 3, H, W) float32 in [0, 1], masks (B, 1, H, 
 - `clip`:             CLIP ViT-B/32 image encoder, `load_clip(path)`, CLIP image similarity.
 - `availability`:     `Metric`: a value, or unavailable with the reason (e.g. weights not given).
 - `weights`:          reading weight files safely (safetensors / `torch.load(weights_only=True)`).
+- `nets`:             the networks a bench run was given (`--lpips-weights`, ...), loaded once.
+- `consistency`:      reprojection between neighbouring views with a method's depth; neighbour O2OID.
+- `methods`:          the bench's methods by name (`register_method`): copy-input, prior, ...
+- `bench`, `real`:    the runners (`humanmv bench --split` / `--real`); `report`: tables, figure.
 
 No network weights ship with humanmv or are downloaded: the loaders read files the user gives
 and raise `CheckpointError` naming the file and the first missing or mismatched key.

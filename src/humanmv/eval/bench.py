@@ -1,17 +1,17 @@
-"""`humanmv bench`: give each held-out subject's input view to a method, predict every
-ground-truth view, and score (issue 5, first version: image metrics, all and back views).
+"""`humanmv bench --split`: give each held-out subject's input view to every method, predict all
+its ground-truth views, and score them (issue 5).
 
-Methods:
-    copy-input  the input photo as every view (the trivial baseline);
-    prior       the built-in pipeline, with the ground-truth target cameras carried into the
-                fit's frame through the input camera (see `align_cameras`).
-Images are composited on white before scoring, as a viewer sees them.
+Per view: PSNR, SSIM, mask IoU; LPIPS, CLIP similarity to the input and Inception features for
+FID/KID when their weights were given (`eval.nets`); face identity on the views where dlib
+finds a face (`eval.identity_metrics`, the head region of a small body searched enlarged).
+Per pair of neighbouring views: reprojection PSNR with the method's depth and the neighbour
+O2OID (`eval.consistency`). Images are composited on white before scoring, as a viewer sees
+them. Methods come from `eval.methods` (`register_method`); tables from `eval.report`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,39 +20,30 @@ import numpy as np
 import torch
 
 from humanmv.cameras import Cameras
-from humanmv.data.format import SubjectViews, read_subject
+from humanmv.data.format import read_subject
 from humanmv.errors import ConfigError
+from humanmv.eval.consistency import neighbour_o2oid, reprojection_psnr, ring_pairs
+from humanmv.eval.identity_metrics import cosine, face_embeddings, identity_scores_from_embeddings
 from humanmv.eval.image_metrics import mask_iou, psnr, ssim
+from humanmv.eval.methods import Prediction, check_methods, make_predictor, on_white
+from humanmv.eval.nets import MetricNets, clip_to_reference
 
-METHODS = ("copy-input", "prior")
-
-
-def align_cameras(targets: Cameras, input_gt: Cameras, input_fit: Cameras, depth_ratio: float) -> Cameras:
-    """Target cameras of the ground-truth frame, expressed in the fit's frame.
-
-    The fit knows the subject only up to a similarity, so the targets keep their pose relative
-    to the input camera: p_target = R_T R_g^T (k (R_f p + t_f) - t_g) + t_T, with k the ratio
-    of the subject's ground-truth depth to its fitted depth in the input view. Dividing by k
-    leaves the projection unchanged and gives a rigid world-to-camera.
-    """
-    Rf, tf = input_fit.world_to_cam[0, :3, :3], input_fit.world_to_cam[0, :3, 3]
-    Rg, tg = input_gt.world_to_cam[0, :3, :3], input_gt.world_to_cam[0, :3, 3]
-    k = depth_ratio
-    w2c = targets.world_to_cam.clone()
-    RT, tT = w2c[:, :3, :3].clone(), w2c[:, :3, 3].clone()
-    w2c[:, :3, :3] = RT @ Rg.T @ Rf
-    w2c[:, :3, 3] = ((RT @ (Rg.T @ (k * tf - tg))) + tT) / k
-    return Cameras(targets.K.clone(), w2c, targets.width, targets.height, list(targets.names),
-                   targets.az.clone(), targets.el.clone())
-
-
-def _on_white(rgb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """(C, H, W, 3), (C, H, W) -> (C, 3, H, W) composited on white."""
-    return (rgb * mask[..., None] + (1 - mask[..., None])).permute(0, 3, 1, 2)
+__all__ = ["Bench", "SubjectResult", "check_split", "split_folders"]
 
 
 @dataclass
 class SubjectResult:
+    """One method on one subject (or one real photo). Per-view lists follow the views' order;
+    None marks a view (or pair) where the metric had nothing to be computed on.
+
+    psnr/ssim/iou/lpips/csim need ground truth (empty / None in --real mode); lpips, clip are
+    None without weights; face: whether dlib found a face in each generated view; cos_to_input,
+    dist_to_input: the face embedding's cosine / Euclidean distance to the input's; csim: cosine
+    to the ground-truth view's face; identity: `IdentityScores.to_dict()` against the input;
+    pairs: neighbouring views; pair_psnr: reprojection PSNR (None when the method has no
+    depth); pair_o2oid: neighbour face similarity; pck: {"correct", "total"} (--real mode).
+    """
+
     subject: str
     method: str
     seconds: float
@@ -61,123 +52,155 @@ class SubjectResult:
     ssim: list[float]
     iou: list[float]
     error: str | None = None
+    lpips: list[float] | None = None
+    clip: list[float] | None = None
+    face: list[bool] = field(default_factory=list)
+    cos_to_input: list[float | None] = field(default_factory=list)
+    dist_to_input: list[float | None] = field(default_factory=list)
+    csim: list[float | None] = field(default_factory=list)
+    input_has_face: bool | None = None
+    identity: dict | None = None
+    pairs: list[tuple[int, int]] = field(default_factory=list)
+    pair_psnr: list[float | None] | None = None
+    pair_o2oid: list[float | None] = field(default_factory=list)
+    pck: dict | None = None
     views: torch.Tensor | None = field(default=None, repr=False)  # (C, H, W, 3) on white
+    features: np.ndarray | None = field(default=None, repr=False)  # (C, 2048) Inception
+    gt_features: np.ndarray | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict:
+        skip = ("views", "features", "gt_features")
+        return {k: v for k, v in self.__dict__.items() if k not in skip}
+
+
+def _nan_none(values: np.ndarray) -> list[float | None]:
+    return [None if not np.isfinite(v) else float(v) for v in values]
+
+
+def score_views(result: SubjectResult, pred: Prediction, views: torch.Tensor, cameras: Cameras,
+                nets: MetricNets, identifier, input_embedding, input_clip: torch.Tensor | None,
+                gt_embeddings: list | None = None) -> SubjectResult:
+    """Fill the metrics that need no ground-truth image: CLIP to the input, Inception features,
+    face identity (CSIM too when `gt_embeddings` are given) and view consistency.
+
+    views: (C, 3, H, W) on white; cameras: the C target cameras (for the ring order).
+    """
+    emb = nets.clip_embeddings(views)
+    result.clip = clip_to_reference(emb, input_clip) if emb is not None else None
+    result.features = nets.features(views)
+    faces = face_embeddings(identifier, views, "view", masks=pred.mask)
+    scores = identity_scores_from_embeddings(input_embedding, faces)
+    result.face = list(scores.view_has_face)
+    result.input_has_face = scores.input_has_face
+    result.cos_to_input = _nan_none(scores.cos_to_input)
+    result.dist_to_input = _nan_none(scores.dist_to_reference)
+    result.identity = scores.to_dict()
+    if gt_embeddings is not None:
+        result.csim = [None if e is None or g is None else cosine(g, e) for e, g in zip(faces, gt_embeddings)]
+    result.pairs = ring_pairs(cameras)
+    result.pair_o2oid = neighbour_o2oid(faces, result.pairs)
+    if pred.depth is not None:
+        cams = pred.cameras if pred.cameras is not None else cameras
+        result.pair_psnr = reprojection_psnr(pred.rgb, pred.depth, cams, result.pairs)
+    return result
 
 
 class Bench:
-    """Runs methods on subject folders. Build once (the prior loads its models here)."""
+    """Runs methods on subject folders. Build once: the methods load their models here."""
 
-    def __init__(self, methods: list[str]) -> None:
-        unknown = [m for m in methods if m not in METHODS]
-        if unknown:
-            raise ConfigError(f"unknown --method {unknown[0]!r}; available: {', '.join(METHODS)}")
+    def __init__(self, methods: list[str], nets: MetricNets | None = None) -> None:
+        check_methods(methods)
+        from humanmv.perception.identity import FaceIdentifier
+
         self.methods = methods
-        self.prior = None
-        if "prior" in methods:
-            from humanmv.pipelines.prior import PriorPipeline
+        self.nets = nets or MetricNets()
+        self.identifier = FaceIdentifier()
+        self.predictors = {m: make_predictor(m) for m in methods}
 
-            self.prior = PriorPipeline(texture_size=512)
-
-    def predict(self, method: str, gt: SubjectViews, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(C, H, W, 3) rgb and (C, H, W) mask for the rig views of `gt` (last view = input)."""
-        rig, inp = gt.cameras[list(range(len(gt.cameras) - 1))], len(gt.cameras) - 1
-        if method == "copy-input":
-            C = len(rig)
-            return gt.rgb[inp].expand(C, -1, -1, -1).clone(), gt.mask[inp].expand(C, -1, -1).clone()
-        from humanmv.io.images import LoadedImage
-
-        photo = _on_white(gt.rgb[inp:], gt.mask[inp:])[0].permute(1, 2, 0)
-        image = LoadedImage((photo * 255).round().byte().numpy(), None, Path(f"{name}.png"))
-        fit = self.prior.fitter(image, mode="auto")
-        fitted = fit.photo_render["depth"]
-        gt_depth = gt.depth[inp] if gt.depth is not None else None
-        if gt_depth is not None and bool((fitted > 0).any()) and bool((gt_depth > 0).any()):
-            k = float(gt_depth[gt_depth > 0].median() / fitted[fitted > 0].median())
-        else:
-            k = 1.0
-        cams = align_cameras(rig, gt.cameras[[inp]], fit.fit.camera, k)
-        result = self.prior(image, cameras=cams, photo_fit=fit)
-        return result.views.rgb, result.views.mask
-
-    def run_subject(self, folder: Path, method: str) -> SubjectResult:
+    def run_subject(self, folder: Path) -> list[SubjectResult]:
+        """Every method on one subject folder (its last view is the input)."""
         gt = read_subject(folder, layers=("rgb", "mask", "depth"))
         if gt.cameras.names[-1] != "input":
             raise ConfigError(f"{folder}: the last view must be the 'input' view (a humanmv synth subject)")
-        t = time.perf_counter()
-        try:
-            rgb, mask = self.predict(method, gt, folder.name)
-        except Exception as err:  # a method failing on a subject is a result, not a crash
-            return SubjectResult(folder.name, method, 0.0, [], [], [], [], error=str(err).splitlines()[0])
-        seconds = time.perf_counter() - t
         C = len(gt.cameras) - 1
-        target = _on_white(gt.rgb[:C], gt.mask[:C])
-        pred = _on_white(rgb, mask)
-        return SubjectResult(folder.name, method, seconds, gt.cameras.az[:C].tolist(),
-                             psnr(pred, target).tolist(), ssim(pred, target).tolist(),
-                             mask_iou(mask, gt.mask[:C]).tolist(), views=pred.permute(0, 2, 3, 1))
+        target = on_white(gt.rgb[:C], gt.mask[:C])
+        photo = on_white(gt.rgb[C:], gt.mask[C:])
+        input_face = face_embeddings(self.identifier, photo, "input", masks=gt.mask[C:])[0]
+        gt_faces = face_embeddings(self.identifier, target, "ground truth", masks=gt.mask[:C])
+        gt_features = self.nets.features(target)
+        input_clip = self.nets.clip_embeddings(photo)
+        out = []
+        for method in self.methods:
+            t = time.perf_counter()
+            try:
+                pred = self.predictors[method](gt, folder.name)
+            except Exception as err:  # a method failing on a subject is a result, not a crash
+                out.append(SubjectResult(folder.name, method, 0.0, [], [], [], [], error=_one_line(err)))
+                continue
+            seconds = time.perf_counter() - t
+            views = on_white(pred.rgb, pred.mask)
+            r = SubjectResult(folder.name, method, seconds, gt.cameras.az[:C].tolist(),
+                              psnr(views, target).tolist(), ssim(views, target).tolist(),
+                              mask_iou(pred.mask, gt.mask[:C]).tolist(), views=views.permute(0, 2, 3, 1))
+            r.lpips = self.nets.lpips_per_view(views, target)
+            r.gt_features = gt_features
+            out.append(score_views(r, pred, views, gt.cameras[list(range(C))], self.nets, self.identifier,
+                                   input_face, input_clip, gt_faces))
+        return out
 
 
-def summarise(results: list[SubjectResult]) -> dict:
-    """Per method: mean and 95% interval (normal approximation over subjects) of PSNR, SSIM and
-    IoU, for all views and for back views (|az| > 90 deg, as seed 003 splits them)."""
-    out: dict = {}
-    for method in sorted({r.method for r in results}):
-        rows = [r for r in results if r.method == method and r.error is None]
-        entry = {"subjects": len(rows), "failed": sum(r.method == method and r.error is not None for r in results)}
-        for part, keep in (("all", lambda a: True), ("back", lambda a: abs(((a + 180) % 360) - 180) > 90)):
-            for metric in ("psnr", "ssim", "iou"):
-                per_subject = [np.mean([v for v, a in zip(getattr(r, metric), r.az) if keep(a)]) for r in rows]
-                per_subject = [v for v in per_subject if np.isfinite(v)]
-                if per_subject:
-                    mean = float(np.mean(per_subject))
-                    half = 1.96 * float(np.std(per_subject, ddof=1)) / math.sqrt(len(per_subject)) if len(per_subject) > 1 else float("nan")
-                    entry[f"{part}_{metric}"] = {"mean": round(mean, 4), "ci95": round(half, 4)}
-        entry["seconds_per_subject"] = round(float(np.mean([r.seconds for r in rows])), 3) if rows else None
-        out[method] = entry
-    return out
+    def run_split(self, folders: list[Path], progress=None, figure_subjects: int = 4) -> tuple[list, dict]:
+        """Every method on every folder: (results, figure inputs for `report.comparison_figure`).
+        progress: optional callable(done, total)."""
+        results: list[SubjectResult] = []
+        inputs: dict = {}
+        for k, folder in enumerate(folders):
+            results += self.run_subject(folder)
+            if k < figure_subjects:
+                gt = read_subject(folder, layers=("rgb", "mask"))
+                shown = on_white(gt.rgb, gt.mask).permute(0, 2, 3, 1)
+                inputs[folder.name] = (shown[-1], shown[:-1])
+            if progress is not None:
+                progress(k + 1, len(folders))
+        return results, inputs
 
 
-def results_markdown(summary: dict) -> str:
-    head = "| method | subjects | PSNR all | SSIM all | IoU all | PSNR back | SSIM back | IoU back | s/subject |\n"
-    head += "|---|---|---|---|---|---|---|---|---|\n"
-    cell = lambda e, k: f"{e[k]['mean']:.3f} ± {e[k]['ci95']:.3f}" if k in e else "n/a"  # noqa: E731
-    for method, e in summary.items():
-        head += (f"| {method} | {e['subjects']} | {cell(e, 'all_psnr')} | {cell(e, 'all_ssim')} | {cell(e, 'all_iou')} | "
-                 f"{cell(e, 'back_psnr')} | {cell(e, 'back_ssim')} | {cell(e, 'back_iou')} | {e['seconds_per_subject']} |\n")
-    return head
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
 
 
-def comparison_figure(results: list[SubjectResult], split: Path, subjects: int = 4,
-                      views: int = 4) -> np.ndarray:
-    """Rows of (input | ground truth at `views` azimuths | each method at the same views) for the
-    first `subjects` subjects: (H', W', 3) uint8."""
-    from humanmv.io.grid import make_grid
+def split_folders(split: Path, subset: str, limit: int = 0) -> list[Path]:
+    """The finished subject folders of a `humanmv synth` dataset, in manifest order.
 
-    rows = []
-    names = list(dict.fromkeys(r.subject for r in results))[:subjects]
-    for name in names:
-        gt = read_subject(split / "subjects" / name, layers=("rgb", "mask"))
-        C = len(gt.cameras) - 1
-        pick = [round(k * C / views) for k in range(views)]
-        on_white = _on_white(gt.rgb, gt.mask).permute(0, 2, 3, 1)
-        tiles = [on_white[C]] + [on_white[i] for i in pick]
-        for r in results:
-            if r.subject == name and r.views is not None:
-                tiles += [r.views[i] for i in pick]
-        rows.append(torch.stack(tiles))
-    width = max(len(r) for r in rows)
-    grid = torch.cat([torch.cat([r, torch.ones(width - len(r), *r.shape[1:])]) for r in rows])
-    return make_grid((grid.clamp(0, 1) * 255).round().byte().numpy(), cols=width, pad=2)
+    subset: "auto" (every subject of a bench preset's dataset (…-bench), else the test split),
+            "test", "val", "train" or "all". limit: at most this many (0 = all).
+    """
+    manifest = split / "manifest.json"
+    if not manifest.is_file():
+        raise ConfigError(f"{split}: no manifest.json; point --split at a folder written by `humanmv synth`")
+    if subset not in ("auto", "test", "val", "train", "all"):
+        raise ConfigError(f"--subset must be auto, test, val, train or all, got {subset!r}")
+    data = json.loads(manifest.read_text())
+    if subset == "auto":
+        subset = "all" if str(data.get("preset", "")).endswith("-bench") else "test"
+    entries = [e for e in data["subjects"] if subset == "all" or e["split"] == subset]
+    folders = [split / "subjects" / e["name"] for e in entries if (split / "subjects" / e["name"] / "meta.json").is_file()]
+    folders = folders[:limit] if limit > 0 else folders
+    if not folders:
+        raise ConfigError(f"{split}: no finished subjects in the {subset!r} subset; try --subset all")
+    return folders
 
 
-def write_results(out: Path, results: list[SubjectResult], split: Path | None = None) -> dict:
-    """results.json, results.md and (with `split`) comparison.png into `out`."""
-    summary = summarise(results)
-    if split is not None and any(r.views is not None for r in results):
-        from humanmv.io.images import save_png
-
-        save_png(out / "comparison.png", comparison_figure(results, split))
-    per = [{k: v for k, v in r.__dict__.items() if k != "views"} for r in results]
-    (out / "results.json").write_text(json.dumps({"summary": summary, "subjects": per}, indent=1))
-    (out / "results.md").write_text(results_markdown(summary))
-    return summary
+def check_split(folders: list[Path]) -> None:
+    """Every view file the bench reads exists (one-line ConfigError naming the first missing
+    one), checked before any work."""
+    for folder in folders:
+        names = Cameras.load(folder / "cameras.json").names
+        for layer in ("rgb", "mask", "depth"):
+            if layer == "rgb" or (folder / layer).is_dir():
+                for name in names:
+                    path = folder / layer / f"{name}.png"
+                    if not path.is_file():
+                        raise ConfigError(f"{path}: missing view file; the subject folder is incomplete "
+                                          "(delete it and re-run `humanmv synth` to write it again)")

@@ -54,17 +54,43 @@ def _images(images: Tensor | Sequence[Tensor | np.ndarray]) -> list[np.ndarray]:
     return [to_uint8_rgb(v) for v in images]
 
 
+HEAD_FRACTION = 1 / 7.5  # a standing adult's head height, as a fraction of body height
+
+
+def head_box(mask: Tensor | np.ndarray) -> tuple[float, float, float, float] | None:
+    """Where a standing person's head is, from the silhouette alone: (x0, y0, x1, y1), a square
+    of side `HEAD_FRACTION` x the silhouette's height at its top, centred on the silhouette
+    there; None for an empty mask. mask: (H, W) bool or float (> 0.5)."""
+    m = mask.detach().cpu().numpy() if isinstance(mask, Tensor) else np.asarray(mask)
+    ys, xs = np.nonzero(m > 0.5)
+    if len(ys) == 0:
+        return None
+    top = int(ys.min())
+    side = max((int(ys.max()) + 1 - top) * HEAD_FRACTION, 8.0)
+    cx = float(xs[ys < top + side].mean()) + 0.5
+    return (cx - side / 2, float(top), cx + side / 2, top + side)
+
+
 def face_embeddings(
-    identifier: FaceIdentifier, images: Tensor | Sequence[Tensor | np.ndarray], label: str = "view"
+    identifier: FaceIdentifier,
+    images: Tensor | Sequence[Tensor | np.ndarray],
+    label: str = "view",
+    masks: Tensor | Sequence[Tensor | np.ndarray] | None = None,
 ) -> list[Embedding | None]:
     """dlib embedding of the largest face in each image, None where no face is found.
 
     images: (V, 3, H, W) float in [0, 1], or a list of (3, H, W) tensors / (H, W, 3) uint8 arrays.
     label:  how log messages name the images ("view 3: 2 faces found, using the largest").
+    masks:  optional (V, H, W) person masks. Where the whole image shows no face, the region of
+            the head (`head_box`) is searched again, enlarged so the face is ~160 px (dlib's HOG
+            misses faces under ~80 px, e.g. a whole body in a 256 px view).
     """
     out: list[Embedding | None] = []
     for i, rgb in enumerate(_images(images)):
         ident = identifier.identify(rgb, name=f"{label} {i}")
+        box = head_box(masks[i]) if ident is None and masks is not None else None
+        if box is not None:
+            ident = identifier.identify(rgb, near_box=box, name=f"{label} {i}")
         out.append(None if ident is None else ident.embedding.astype(np.float32))
     return out
 

@@ -50,6 +50,16 @@ class PriorGenerator:
 register_generator("prior", lambda renderer, **_: PriorGenerator(renderer))
 
 
+def _mvdiff(renderer: Renderer, **options):
+    # Imported on demand: diffusers costs ~1 s to import and the prior does not need it.
+    from humanmv.pipelines.mvdiff import MVDiffGenerator
+
+    return MVDiffGenerator(renderer, **options)
+
+
+register_generator("mvdiff", _mvdiff)
+
+
 @dataclass
 class GenerationResult:
     """fit: the photo's fit. subject: the textured avatar. views: the generated views.
@@ -66,11 +76,12 @@ class GenerationResult:
 class PriorPipeline:
     """photo -> GenerationResult. Build once: loads Anny, perception, renderer, texture caches."""
 
-    def __init__(self, device: str = "cpu", texture_size: int = 1024, generator: str = "prior") -> None:
+    def __init__(self, device: str = "cpu", texture_size: int = 1024, generator: str = "prior",
+                 generator_options: dict | None = None) -> None:
         self.fitter = FitPipeline(device)
         self.renderer = self.fitter.renderer
         self.texture_builder = TextureBuilder(self.fitter.body, self.renderer, texture_size)
-        self.generator = make_generator(generator, renderer=self.renderer)
+        self.generator = make_generator(generator, renderer=self.renderer, **(generator_options or {}))
 
     @property
     def body(self):

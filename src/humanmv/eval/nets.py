@@ -1,0 +1,92 @@
+"""The metric networks a bench run was given (`--lpips-weights`, `--inception-weights`,
+`--clip-weights`), loaded once before any work, and the per-image numbers computed with them.
+
+A flag that is not given leaves its network None: the reports then say "unavailable: pass
+--lpips-weights ..." (`availability.weights_reason`). A flag that is given but wrong (missing
+file, wrong keys or shapes) is a one-line `ConfigError` naming the flag and the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from humanmv.errors import CheckpointError, ConfigError
+from humanmv.eval.availability import WEIGHT_FLAGS
+
+
+@dataclass
+class MetricNets:
+    """lpips: `LPIPS` or None; inception: `InceptionV3Features` or None; clip: `CLIPImageEncoder`
+    or None."""
+
+    lpips: Any = None
+    inception: Any = None
+    clip: Any = None
+
+    def lpips_per_view(self, pred: torch.Tensor, target: torch.Tensor) -> list[float] | None:
+        """(V, 3, H, W) pairs in [0, 1] -> V LPIPS distances, or None without weights."""
+        if self.lpips is None:
+            return None
+        from humanmv.eval.lpips import lpips_distance
+
+        return lpips_distance(self.lpips, pred, target).tolist()
+
+    def features(self, images: torch.Tensor) -> np.ndarray | None:
+        """(V, 3, H, W) in [0, 1] -> (V, 2048) Inception pool3 features, or None."""
+        if self.inception is None:
+            return None
+        from humanmv.eval.inception import inception_features
+
+        return inception_features(self.inception, images).double().numpy()
+
+    def clip_embeddings(self, images: torch.Tensor) -> torch.Tensor | None:
+        """(V, 3, H, W) in [0, 1] -> (V, D) CLIP image embeddings, or None."""
+        return None if self.clip is None else self.clip.encode(images)
+
+
+def clip_to_reference(embeddings: torch.Tensor, reference: torch.Tensor) -> list[float]:
+    """Cosine of each of (V, D) embeddings with one (1, D) reference (CLIP image similarity)."""
+    return torch.nn.functional.cosine_similarity(embeddings, reference.expand_as(embeddings), dim=1).tolist()
+
+
+def _load(flag: str, load, *paths: Path) -> Any:
+    for p in paths:
+        if not Path(p).expanduser().is_file():
+            raise ConfigError(f"{flag} {p}: file not found")
+    try:
+        return load(*paths)
+    except CheckpointError as err:
+        raise ConfigError(f"{flag} {' '.join(str(p) for p in paths)}: {err}") from err
+
+
+def load_metric_nets(lpips: Sequence[Path] | None = None, inception: Path | None = None,
+                     clip: Path | None = None) -> MetricNets:
+    """Load the networks whose weight files were given.
+
+    lpips:     one combined file, or [trunk, heads] (the flag given twice); see `eval.lpips`.
+    inception: the Inception-v3 file (pt_inception or torchvision's); see `eval.inception`.
+    clip:      the CLIP ViT-B/32 image-encoder file; see `eval.clip`.
+    """
+    nets = MetricNets()
+    if lpips:
+        flag = WEIGHT_FLAGS["LPIPS"][0]
+        if len(lpips) > 2:
+            raise ConfigError(f"{flag} takes one combined file or two (trunk, then heads), got {len(lpips)}")
+        from humanmv.eval.lpips import load_lpips
+
+        nets.lpips = _load(flag, load_lpips, *lpips)
+    if inception is not None:
+        from humanmv.eval.inception import load_inception
+
+        nets.inception = _load(WEIGHT_FLAGS["FID"][0], load_inception, inception)
+    if clip is not None:
+        from humanmv.eval.clip import load_clip
+
+        nets.clip = _load(WEIGHT_FLAGS["CLIP"][0], load_clip, clip)
+    return nets

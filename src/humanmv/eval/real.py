@@ -1,0 +1,113 @@
+"""`humanmv bench --real DIR`: real photos without ground truth.
+
+Each photo goes through the method's own full pipeline (`predictor.photo`: for "prior", the
+PriorPipeline with `views` orbit views of `size` pixels). Reported per method: success rate
+(with each failure's one-line reason), seconds per photo, face identity of the generated views
+against the photo (I2OID, O2OID, Re-ID on face-visible views), view consistency, CLIP similarity
+(with weights) and pose accuracy: PCK@0.1 of the keypoints detected in the method's view at the
+photo's camera against the keypoints detected in the photo (the same mediapipe detector on
+both; joints the photo's detection is not confident about are not scored).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from humanmv.errors import ConfigError
+from humanmv.eval.bench import Bench, SubjectResult, _one_line, score_views
+from humanmv.eval.identity_metrics import face_embeddings, to_uint8_rgb
+from humanmv.eval.methods import on_white
+from humanmv.eval.pose_metrics import mask_boxes, pck
+from humanmv.perception.keypoints import COCO_FROM_MEDIAPIPE
+
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def photo_paths(folder: Path, limit: int = 0) -> list[Path]:
+    """The photos in `folder` (by suffix, sorted by name); ConfigError if there are none."""
+    if not folder.is_dir():
+        raise ConfigError(f"--real {folder}: not a folder; give a folder of photos of people")
+    paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+    paths = paths[:limit] if limit > 0 else paths
+    if not paths:
+        raise ConfigError(f"--real {folder}: no photos ({', '.join(PHOTO_SUFFIXES)}) in it")
+    return paths
+
+
+def check_real_methods(bench_methods: list[str], predictors: dict) -> None:
+    missing = [m for m in bench_methods if not hasattr(predictors[m], "photo")]
+    if missing:
+        raise ConfigError(f"--method {missing[0]!r} has no --real mode (it needs ground truth)")
+
+
+def _photo_pck(estimator, photo, render, render_mask) -> dict | None:
+    """{"correct", "total"} of PCK@0.1 for one photo; None when no pose is found in the photo."""
+    ref = estimator.detect(to_uint8_rgb(photo))
+    if ref is None:
+        return None
+    gt_xy, gt_conf = ref.keypoints.coco()
+    k = len(gt_xy)
+    pred_xy, pred_conf = np.full((k, 2), np.nan), np.zeros(k)
+    det = estimator.detect(to_uint8_rgb(render))
+    if det is not None:
+        pred_xy, pred_conf = det.keypoints.coco()
+    visible = (np.asarray(gt_conf) >= 0.5) & (COCO_FROM_MEDIAPIPE >= 0)
+    res = pck(pred_xy[None], gt_xy[None], visible[None], np.asarray(pred_conf)[None], alpha=0.1,
+              boxes=mask_boxes(render_mask[None]))
+    return {"correct": res.correct, "total": res.total}
+
+
+def run_photos(bench: Bench, paths: list[Path], views: int = 16, size: int = 256, progress=None,
+               figure_photos: int = 4) -> tuple[list[SubjectResult], dict]:
+    """Every method of `bench` on every photo: (results, figure inputs for
+    `report.comparison_figure`). A photo a method fails on is a result with the error's one
+    line. progress: optional callable(done, total)."""
+    import torch
+
+    from humanmv.io.images import load_image
+    from humanmv.perception.keypoints import PoseEstimator
+
+    check_real_methods(bench.methods, bench.predictors)
+    estimator = PoseEstimator()
+    out: list[SubjectResult] = []
+    inputs: dict = {}
+    for k, path in enumerate(paths):
+        if progress is not None:
+            progress(k, len(paths))
+        try:
+            image = load_image(path)
+        except Exception as err:  # an unreadable photo fails every method, with its reason
+            out += [SubjectResult(path.name, m, 0.0, [], [], [], [], error=_one_line(err)) for m in bench.methods]
+            continue
+        photo = torch.from_numpy(image.rgb.copy()).float().permute(2, 0, 1) / 255
+        if k < figure_photos:
+            inputs[path.name] = (photo.permute(1, 2, 0), None)
+        input_face = face_embeddings(bench.identifier, photo[None], "photo")[0]
+        input_clip = bench.nets.clip_embeddings(photo[None])
+        for method in bench.methods:
+            t = time.perf_counter()
+            try:
+                got = bench.predictors[method].photo(image, views, size)
+            except Exception as err:  # a failure is a result: the success rate counts it
+                out.append(SubjectResult(path.name, method, 0.0, [], [], [], [], error=_one_line(err)))
+                continue
+            seconds = time.perf_counter() - t
+            pred = got.views
+            cams = pred.cameras
+            v = on_white(pred.rgb, pred.mask)
+            az = cams.az.tolist() if cams is not None else [360.0 * i / len(v) for i in range(len(v))]
+            r = SubjectResult(path.name, method, seconds, az, [], [], [], views=v.permute(0, 2, 3, 1))
+            if cams is None:  # no cameras: neighbours in index order, no reprojection
+                from humanmv.cameras import orbit_cameras
+
+                cams = orbit_cameras(az, 0.0, 3.0, 30.0, v.shape[3], v.shape[2])
+            score_views(r, pred, v, cams, bench.nets, bench.identifier, input_face, input_clip)
+            at_photo = on_white(got.photo_rgb[None], got.photo_mask[None])[0]
+            r.pck = _photo_pck(estimator, photo, at_photo, got.photo_mask)
+            out.append(r)
+    if progress is not None:
+        progress(len(paths), len(paths))
+    return out, inputs

@@ -1,0 +1,58 @@
+"""`humanmv train ...`: the training commands (registered on the main app by humanmv.cli).
+Only parses options and calls humanmv.train; imports torch lazily, so `humanmv --help` stays fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+train_app = typer.Typer(no_args_is_help=True, help="Train the learned view generators.")
+
+
+@train_app.command("mvdiff")
+def train_mvdiff_command(
+    data: Path = typer.Option(..., "--data", help="Dataset folder written by `humanmv synth` (prior views are fitted if missing)."),
+    out: Path = typer.Option(..., "--out", help="Run folder: checkpoint-<step>/, samples/, log.jsonl, final/."),
+    config: Optional[str] = typer.Option(None, "--config", help="Model config: tiny or small (default small)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Total optimisation steps (default 10000)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Subjects per step and process (default 1)."),
+    views: Optional[int] = typer.Option(None, "--views", help="Target views per subject (default 6)."),
+    size: Optional[int] = typer.Option(None, "--size", help="View size in pixels (default: the model config's)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default 2e-4)."),
+    warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Linear warm-up steps (default 500)."),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints (default 1000)."),
+    sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Steps between sample grids, 0 = never (default 1000)."),
+    log_every: Optional[int] = typer.Option(None, "--log-every", help="Steps between log lines (default 10)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (same seed, same run; default 0)."),
+    num_workers: Optional[int] = typer.Option(None, "--num-workers", help="Data loader worker processes (default 0)."),
+    mixed_precision: Optional[str] = typer.Option(None, "--mixed-precision", help="auto, no, fp16 or bf16 (default auto: half on a GPU)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in --out."),
+    gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing", help="Trade compute for memory."),
+    quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
+) -> None:
+    """Train the mvdiff multi-view generator (several processes:
+    `accelerate launch -m humanmv.train mvdiff ...`)."""
+    from humanmv.cli import _setup_logging
+    from humanmv.train.config import TrainConfig
+
+    _setup_logging(quiet)
+    options = {"config": config, "steps": steps, "batch_size": batch_size, "views": views, "size": size,
+               "lr": lr, "warmup_steps": warmup_steps, "checkpoint_every": checkpoint_every,
+               "sample_every": sample_every, "log_every": log_every, "seed": seed,
+               "num_workers": num_workers, "mixed_precision": mixed_precision}
+    given = {k for k, v in options.items() if v is not None}
+    cfg = TrainConfig(data=str(data), out=str(out), quiet=quiet, gradient_checkpointing=gradient_checkpointing,
+                      **{k: v for k, v in options.items() if v is not None}).validate()
+    from rich.progress import Progress
+
+    from humanmv.train.mvdiff import train_mvdiff
+
+    with Progress(disable=quiet, transient=True) as bar:
+        task = bar.add_task("fitting the prior to the training subjects", total=None, visible=False)
+        summary = train_mvdiff(cfg, resume=resume, given=given,
+                               progress=lambda done, total: bar.update(task, completed=done, total=total, visible=True))
+    if not quiet:
+        print(f"trained to step {summary['steps']} in {summary['seconds']:.1f} s, final loss "
+              f"{summary['final_loss']} -> {out / 'final'}")

@@ -1,0 +1,209 @@
+import gc
+import json
+import time
+
+import pytest
+import torch
+from diffusers import UNet2DConditionModel
+from safetensors.torch import load_file, save_file
+
+from humanmv.errors import CheckpointError, ConfigError
+from humanmv.models import MultiViewUNet, get_config
+
+H = 32
+
+
+def inputs(s=1, n=2, seed=1, size=H):
+    g = torch.Generator().manual_seed(seed)
+    return dict(
+        noisy=torch.randn(s, n, 4, size, size, generator=g),
+        timesteps=torch.randint(0, 1000, (s,), generator=g),
+        conditions=torch.rand(s, n, 7, size, size, generator=g),
+        camera=torch.randn(s, n, 12, generator=g),
+        reference=torch.rand(s, 4, size, size, generator=g),
+        reference_conditions=torch.rand(s, 7, size, size, generator=g),
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return MultiViewUNet(get_config("tiny")).eval()
+
+
+@pytest.fixture(scope="module")
+def saved(tiny, tmp_path_factory):
+    return tiny.save_pretrained(tmp_path_factory.mktemp("ckpt") / "tiny")
+
+
+def test_forward_backward_shapes_and_speed():
+    torch.manual_seed(0)
+    model = MultiViewUNet(get_config("tiny"))
+    a = inputs()
+    model(**a).mean().backward()  # warm-up
+    start = time.perf_counter()
+    out = model(**a)
+    out.square().mean().backward()
+    elapsed = time.perf_counter() - start
+    assert out.shape == (1, 2, 4, H, H)
+    assert all(p.grad is not None for p in model.image_encoder.parameters())
+    assert elapsed < 3.0  # ~0.05 s on an idle core; generous for a shared CI machine
+
+
+def test_bad_shapes_name_the_argument(tiny):
+    a = inputs()
+    with pytest.raises(ConfigError, match="conditions"):
+        tiny(**{**a, "conditions": a["conditions"][:, :, :4]})
+    with pytest.raises(ConfigError, match="camera"):
+        tiny(**{**a, "camera": a["camera"][:, :1]})
+
+
+def test_save_load_round_trip_is_identical(tiny, saved):
+    assert sorted(p.name for p in saved.iterdir()) == ["config.json", "model.safetensors"]
+    loaded = MultiViewUNet.from_pretrained(saved).eval()
+    assert loaded.config == tiny.config
+    a = inputs()
+    with torch.no_grad():
+        assert torch.equal(tiny(**a), loaded(**a))
+
+
+def test_save_replaces_an_existing_checkpoint_and_leaves_no_temp_files(tiny, tmp_path):
+    (tmp_path / "ck").mkdir()
+    (tmp_path / "ck" / "stale.txt").write_text("old")
+    tiny.save_pretrained(tmp_path / "ck")
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["config.json", "model.safetensors"]
+    assert [p.name for p in tmp_path.iterdir()] == ["ck"]
+
+
+def _copy(saved, tmp_path):
+    dst = tmp_path / "ck"
+    dst.mkdir()
+    for f in saved.iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def _edit_weights(folder, edit):
+    tensors = load_file(folder / "model.safetensors")
+    edit(tensors)
+    save_file(tensors, folder / "model.safetensors")
+
+
+@pytest.mark.parametrize(
+    "damage, file, words",
+    [
+        (lambda d: (d / "config.json").unlink(), "config.json", "missing"),
+        (lambda d: (d / "model.safetensors").unlink(), "model.safetensors", "missing"),
+        (lambda d: (d / "config.json").write_text("{not json"), "config.json", "not valid JSON"),
+        (lambda d: (d / "config.json").write_text(json.dumps({**json.loads((d / "config.json").read_text()),
+                                                               "wings": 2})), "config.json", "'wings'"),
+        (lambda d: (d / "model.safetensors").write_bytes(b"garbage"), "model.safetensors", "safetensors"),
+        (lambda d: _edit_weights(d, lambda t: t.pop("unet.conv_out.bias")), "model.safetensors",
+         "missing tensor 'unet.conv_out.bias'"),
+        (lambda d: _edit_weights(d, lambda t: t.update(extra=torch.zeros(2))), "model.safetensors",
+         "unexpected tensor 'extra'"),
+        (lambda d: _edit_weights(d, lambda t: t.update({"unet.conv_out.bias": torch.zeros(5)})),
+         "model.safetensors", r"'unet.conv_out.bias' has shape \(5\) but the model expects \(4\)"),
+    ],
+)
+def test_every_checkpoint_problem_names_the_file(saved, tmp_path, damage, file, words):
+    folder = _copy(saved, tmp_path)
+    damage(folder)
+    with pytest.raises(CheckpointError, match=words) as err:
+        MultiViewUNet.from_pretrained(folder)
+    assert str(folder / file) in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_folder_is_named(tmp_path):
+    with pytest.raises(CheckpointError, match="nope"):
+        MultiViewUNet.from_pretrained(tmp_path / "nope")
+
+
+def _plain_unet(config, seed=0):
+    torch.manual_seed(seed)
+    return UNet2DConditionModel(**config.unet_kwargs(plain=True)).eval()
+
+
+def _compare_inner_unets(ours, plain, config, size, n=1):
+    """Our UNet on [x, zero conditions] vs the plain UNet on x: the same network."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(n, config.image_channels, size, size, generator=g)
+    t = torch.tensor([321] * n)
+    tokens = torch.randn(n, 4, config.cross_attention_dim, generator=g)
+    zeros = torch.zeros(n, config.condition_channels, size, size)
+    with torch.no_grad():
+        want = plain(x, t, encoder_hidden_states=tokens).sample
+        got = ours.unet(torch.cat([x, zeros], 1), t, encoder_hidden_states=tokens,
+                        class_labels=torch.randn(n, 12, generator=g)).sample
+    return got, want
+
+
+def test_from_diffusers_unet_round_trip(tmp_path):
+    config = get_config("tiny")
+    plain = _plain_unet(config)
+    plain.save_pretrained(tmp_path / "unet")
+    ours = MultiViewUNet.from_diffusers_unet(tmp_path / "unet", config).eval()
+    mine = ours.unet.state_dict()
+    for k, v in plain.state_dict().items():
+        if k == "conv_in.weight":
+            assert torch.equal(mine[k][:, :4], v) and not mine[k][:, 4:].any()
+        else:
+            assert torch.equal(mine[k], v), k
+    got, want = _compare_inner_unets(ours, plain, config, size=16, n=2)
+    assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_from_diffusers_unet_mismatches_name_the_file(tmp_path):
+    config = get_config("tiny")
+    with pytest.raises(CheckpointError, match="not found"):
+        MultiViewUNet.from_diffusers_unet(tmp_path / "none", config)
+    other = _plain_unet(get_config("small"))
+    other.save_pretrained(tmp_path / "small")
+    with pytest.raises(CheckpointError, match="block_out_channels") as err:
+        MultiViewUNet.from_diffusers_unet(tmp_path / "small", config)
+    assert str(tmp_path / "small" / "config.json") in str(err.value)
+    # Right config, wrong weights: the shape check names the weights file.
+    _plain_unet(config).save_pretrained(tmp_path / "tiny")
+    weights = tmp_path / "tiny" / "diffusion_pytorch_model.safetensors"
+    tensors = load_file(weights)
+    tensors["conv_out.bias"] = torch.zeros(3)
+    save_file(tensors, weights)
+    with pytest.raises(CheckpointError, match="conv_out.bias") as err:
+        MultiViewUNet.from_diffusers_unet(tmp_path / "tiny", config)
+    assert str(weights) in str(err.value)
+    weights.unlink()
+    with pytest.raises(CheckpointError, match="missing") as err:
+        MultiViewUNet.from_diffusers_unet(tmp_path / "tiny", config)
+    assert str(weights) in str(err.value)
+
+
+def test_sd21_unet_loads_from_a_diffusers_folder(tmp_path):
+    """Acceptance: Stable Diffusion 2.1's real UNet shape (random weights) -> our model.
+    Slow (~1 min, ~7 GB peak): one plain UNet and one of ours, never both with a state dict."""
+    config = get_config("sd21")
+    torch.manual_seed(0)
+    plain = UNet2DConditionModel(**config.unet_kwargs(plain=True)).eval()
+    assert sum(p.numel() for p in plain.parameters()) == 865_910_724  # SD 2.1's UNet
+    plain.save_pretrained(tmp_path / "unet")
+    shapes = {k: v.shape for k, v in plain.state_dict().items()}
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(1, 4, 16, 16, generator=g)
+    t = torch.tensor([321])
+    tokens = torch.randn(1, 4, 1024, generator=g)
+    with torch.no_grad():
+        want = plain(x, t, encoder_hidden_states=tokens).sample
+    del plain
+    gc.collect()
+
+    ours = MultiViewUNet.from_diffusers_unet(tmp_path / "unet", config).eval()
+    mine = ours.unet.state_dict()
+    assert set(mine) - set(shapes) == {k for k in mine if k.startswith("class_embedding.")}
+    for k, shape in shapes.items():
+        assert mine[k].shape == shape or (k == "conv_in.weight" and mine[k].shape == (320, 12, 3, 3)), k
+    with torch.no_grad():
+        got = ours.unet(torch.cat([x, torch.zeros(1, 8, 16, 16)], 1), t, encoder_hidden_states=tokens,
+                        class_labels=torch.randn(1, 12, generator=g)).sample
+    assert torch.allclose(got, want, atol=1e-4)
+    del ours, mine
+    gc.collect()

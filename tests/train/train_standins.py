@@ -1,0 +1,73 @@
+"""Small stand-ins for the training tests: an in-memory dataset with MVDiffPairs' items, and
+a script entry that trains on it (for the subprocess tests: SIGKILL/resume, 2 processes).
+
+    python tests/train/train_standins.py OUT STEPS CHECKPOINT_EVERY [--resume]
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+SIZE, VIEWS, SUBJECTS = 32, 2, 3
+
+
+class MemoryPairs(torch.utils.data.Dataset):
+    """Items like MVDiffPairs': target/coarse (N,4,s,s), normal (N,3,s,s), camera (N,12),
+    reference (4,s,s), reference_conditions (7,s,s), subject. A blob per subject; the coarse
+    view is the target blurred and shifted; views change with the epoch."""
+
+    def __init__(self, subjects: int = SUBJECTS, views: int = VIEWS, size: int = SIZE, seed: int = 0):
+        self.subjects, self.views, self.size, self.seed, self.epoch = subjects, views, size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.subjects
+
+    def _view(self, index: int, angle: float) -> torch.Tensor:
+        s = self.size
+        g = torch.Generator().manual_seed(1000 + index)
+        colour = torch.rand(3, generator=g)
+        yy, xx = torch.meshgrid(torch.linspace(-1, 1, s), torch.linspace(-1, 1, s), indexing="ij")
+        cx = 0.3 * torch.sin(torch.tensor(angle))
+        mask = (((xx - cx) / 0.35) ** 2 + (yy / 0.7) ** 2 < 1).float()
+        rgb = colour.view(3, 1, 1) * (0.6 + 0.4 * (xx + 1) / 2) * mask + (1 - mask)
+        return torch.cat([rgb, mask[None]])
+
+    def __getitem__(self, index: int) -> dict:
+        g = torch.Generator().manual_seed(self.seed * 7919 + self.epoch * 31 + index)
+        angles = torch.rand(self.views, generator=g) * 6.28
+        target = torch.stack([self._view(index, float(a)) for a in angles])
+        coarse = torch.nn.functional.avg_pool2d(target, 3, 1, 1)
+        normal = torch.full((self.views, 3, self.size, self.size), 0.5) * coarse[:, 3:4] + (1 - coarse[:, 3:4])
+        camera = torch.cat([torch.eye(3).flatten().expand(self.views, 9), torch.stack(
+            [torch.sin(angles), torch.zeros_like(angles), torch.cos(angles)], 1)], 1)
+        reference = self._view(index, 0.0)
+        return {"target": target, "coarse": coarse, "normal": normal, "camera": camera,
+                "reference": reference, "reference_conditions": torch.cat([reference, torch.full((3, self.size, self.size), 0.5)]),
+                "subject": f"{index:06d}"}
+
+
+def tiny_config(out, steps: int, checkpoint_every: int = 1000, **kw):
+    from humanmv.train.config import TrainConfig
+
+    base = dict(data="memory", out=str(out), config="tiny", steps=steps, views=VIEWS, size=SIZE,
+                warmup_steps=2, checkpoint_every=checkpoint_every, sample_every=0, log_every=1,
+                quiet=True, lr=1e-3)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def run(out, steps: int, checkpoint_every: int, resume: bool = False, **kw):
+    from humanmv.train.mvdiff import train_mvdiff
+
+    return train_mvdiff(tiny_config(out, steps, checkpoint_every, **kw), resume=resume, dataset=MemoryPairs())
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    args = sys.argv[1:]
+    run(args[0], int(args[1]), int(args[2]), resume="--resume" in args)

@@ -4,7 +4,7 @@ prior's own views, on a `humanmv synth` dataset whose prior views are prepared
 (`humanmv train mvdiff` prepares them; so does `prepare_prior_views`).
 
     .venv/bin/python benchmarks/mvdiff_tune.py --data DATA --checkpoint RUN/final \
-        [--split val] [--subjects 8] [--views 8] [--strength 0.3 0.5 0.7 1.0] [--guidance 1.0 2.0]
+        [--split val] [--subjects 8] [--views 8] [--strength 0.3 0.5 0.7 1.0] [--guidance 1.0 2.0] [--detail 0 0.5 1]
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--strength", type=float, nargs="+", default=[0.3, 0.5, 0.7, 1.0])
     parser.add_argument("--guidance", type=float, nargs="+", default=[1.0, 2.0])
+    parser.add_argument("--detail", type=float, nargs="+", default=[0.0])
     args = parser.parse_args()
 
     from humanmv.data.format import read_subject
@@ -56,17 +57,17 @@ def main() -> None:
         pick = np.linspace(0, inp, args.views, endpoint=False).round().astype(int).tolist()  # evenly round the rig
         coarse = GeneratedViews(pr.cameras[pick], pr.rgb[pick], pr.mask[pick], pr.normal[pick], pr.depth[pick])
         rows["prior"].append(score(coarse.rgb, coarse.mask, gt.rgb[pick], gt.mask[pick]))
-        for strength, guidance in itertools.product(args.strength, args.guidance):
-            generator.strength, generator.guidance_scale = strength, guidance
+        for strength, guidance, detail in itertools.product(args.strength, args.guidance, args.detail):
+            generator.strength, generator.guidance_scale, generator.detail = strength, guidance, detail
             out = generator.refine(coarse, gt.rgb[inp], gt.mask[inp], (pr.rgb[inp], pr.mask[inp], pr.normal[inp]),
                                    pr.cameras.world_to_cam[inp], seed=0)
-            rows.setdefault((strength, guidance), []).append(score(out.rgb, out.mask, gt.rgb[pick], gt.mask[pick]))
+            rows.setdefault((strength, guidance, detail), []).append(score(out.rgb, out.mask, gt.rgb[pick], gt.mask[pick]))
     print(f"# {len(names)} {args.split} subjects x {args.views} views, {args.steps} DDIM steps "
           f"({time.perf_counter() - t0:.0f} s)")
     print("| setting | PSNR | SSIM | IoU |\n|---|---|---|---|")
     for key, values in rows.items():
         p, s, i = np.mean(values, axis=0)
-        label = key if key == "prior" else f"strength {key[0]}, guidance {key[1]}"
+        label = key if key == "prior" else f"strength {key[0]}, guidance {key[1]}, detail {key[2]}"
         print(f"| {label} | {p:.3f} | {s:.4f} | {i:.3f} |")
 
 

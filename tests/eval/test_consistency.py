@@ -57,3 +57,16 @@ def test_neighbour_o2oid_needs_a_face_in_both_views():
     e = np.array([1.0, 0.0])
     got = neighbour_o2oid([e, e, None], [(0, 1), (1, 2), (2, 0)])
     assert abs(got[0] - 1.0) < 1e-9 and got[1:] == [None, None]
+
+
+def test_a_method_mask_smaller_than_its_depth_only_scores_inside_it(renderer):
+    """A generator that keeps a prior's depth but draws a smaller silhouette (black outside it,
+    as premultiplied views are): only pixels inside its own masks are compared."""
+    cams = orbit_cameras([0.0, 20.0], 10.0, 2.5, 35.0, 128, 128)
+    out = renderer.render(_sphere(), cams, outputs=("mask", "depth", "rgb"))
+    mask = out.mask.clone()
+    mask[:, :, :64] = 0  # the method "erased" the left half of the person
+    rgb = out.rgb * mask[..., None]
+    without = reprojection_psnr(rgb, out.depth, cams, [(0, 1)])[0]
+    with_mask = reprojection_psnr(rgb, out.depth, cams, [(0, 1)], mask=mask)[0]
+    assert without < 20.0 < 30.0 < with_mask, (without, with_mask)

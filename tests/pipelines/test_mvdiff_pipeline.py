@@ -84,9 +84,11 @@ def test_strength_below_one_starts_near_the_coarse_views():
 
 def test_model_size_output_equals_the_model_sample_and_full_size_keeps_coarse_detail(pipe):
     # At the model's own size the composition is exactly the model's x0; at a larger size the
-    # detail band of the coarse views above the model's resolution is kept.
+    # detail band of the coarse views above the model's resolution is kept with detail=1 and
+    # left out with detail=0.
     big = views(h=64, w=64)
-    out = pipe(**big, num_inference_steps=2, generator=torch.Generator().manual_seed(0))
+    smooth = pipe(**big, num_inference_steps=2, detail=0.0, generator=torch.Generator().manual_seed(0))
+    out = pipe(**big, num_inference_steps=2, detail=1.0, generator=torch.Generator().manual_seed(0))
     down = torch.nn.functional.interpolate(big["coarse"], size=(32, 32), mode="bilinear", antialias=True)
     up = torch.nn.functional.interpolate(down, size=(64, 64), mode="bilinear", antialias=True)
     detail = big["coarse"] - up
@@ -95,6 +97,10 @@ def test_model_size_output_equals_the_model_sample_and_full_size_keeps_coarse_de
         size=(64, 64), mode="bilinear", antialias=True)
     inside = (out > 0.02) & (out < 0.98)  # away from the clamp
     assert torch.corrcoef(torch.stack([detail[inside], out_detail[inside]]))[0, 1] > 0.9
+    smooth_detail = smooth - torch.nn.functional.interpolate(
+        torch.nn.functional.interpolate(smooth, size=(32, 32), mode="bilinear", antialias=True),
+        size=(64, 64), mode="bilinear", antialias=True)
+    assert smooth_detail.abs().mean() < 0.2 * out_detail.abs().mean()
 
 
 @pytest.mark.parametrize(

@@ -101,7 +101,7 @@ def score_views(result: SubjectResult, pred: Prediction, views: torch.Tensor, ca
     result.pair_o2oid = neighbour_o2oid(faces, result.pairs)
     if pred.depth is not None:
         cams = pred.cameras if pred.cameras is not None else cameras
-        result.pair_psnr = reprojection_psnr(pred.rgb, pred.depth, cams, result.pairs)
+        result.pair_psnr = reprojection_psnr(pred.rgb, pred.depth, cams, result.pairs, mask=pred.mask)
     return result
 
 

@@ -73,12 +73,18 @@ def ring_pairs(cameras: Cameras) -> list[tuple[int, int]]:
 
 
 def reprojection_psnr(rgb: torch.Tensor, depth: torch.Tensor, cameras: Cameras,
-                      pairs: list[tuple[int, int]], min_pixels: int = 50) -> list[float | None]:
+                      pairs: list[tuple[int, int]], min_pixels: int = 50,
+                      mask: torch.Tensor | None = None) -> list[float | None]:
     """Per pair (i, j): PSNR (dB) of view i warped into view j against view j, on the pixels
     visible in both (inf if they match exactly); None where fewer than `min_pixels` are.
 
     rgb: (C, H, W, 3), depth: (C, H, W) in the units of `cameras` (C cameras).
+    mask: (C, H, W) the method's own person masks, when its silhouettes may differ from its
+    depth's (a generator that refines a prior's views keeps the prior's depth): only pixels
+    inside both count as on the person.
     """
+    if mask is not None:
+        depth = depth * (mask > 0.5)
     out: list[float | None] = []
     for i, j in pairs:
         warped, valid = reproject(rgb[i], depth[i], cameras[[i]], depth[j], cameras[[j]])

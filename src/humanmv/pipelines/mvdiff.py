@@ -15,8 +15,8 @@ Inputs (float32, [0, 1], any H x W, resized here to the model's size):
 
 `__call__` reads top to bottom: check -> resize -> (encode, latent configs) -> 3D-aware start
 -> denoise with classifier-free guidance on the reference -> (decode) -> compose at full size.
-Pixel configs compose out = coarse + up(x0 - down(coarse)): the model fixes the views at its
-size and the prior's render keeps the detail above it. Latent configs decode with the VAE and
+Pixel configs compose out = up(x0) + detail * (coarse - up(down(coarse))): the model's views at
+its size, plus (`detail` > 0) the prior's render's band above it. Latent configs decode with the VAE and
 take the alpha from the coarse views (the VAE has no alpha channel).
 
 Folder layout: model/ (MultiViewUNet.save_pretrained), scheduler_config.json, and vae/ (a
@@ -130,6 +130,7 @@ class MVDiffPipeline:
         scheduler: str = "ddim",
         guidance_scale: float = 1.5,
         strength: float = 0.7,
+        detail: float = 0.0,
         generator: torch.Generator | None = None,
         callback: Callable[[int, int], None] | None = None,
     ) -> torch.Tensor:
@@ -137,9 +138,9 @@ class MVDiffPipeline:
         same output. `callback(step, total)` is called after each denoising step."""
         # 1. check the inputs and options
         n, height, width = self._check_inputs(reference, reference_conditions, coarse, normal, camera)
-        if num_inference_steps < 1 or not 0.0 < strength <= 1.0 or guidance_scale < 0:
-            raise ConfigError("need num_inference_steps >= 1, 0 < strength <= 1 and guidance_scale >= 0, got "
-                              f"{num_inference_steps}, {strength}, {guidance_scale}")
+        if num_inference_steps < 1 or not 0.0 < strength <= 1.0 or guidance_scale < 0 or not 0 <= detail <= 1:
+            raise ConfigError("need num_inference_steps >= 1, 0 < strength <= 1, guidance_scale >= 0 and "
+                              f"0 <= detail <= 1, got {num_inference_steps}, {strength}, {guidance_scale}, {detail}")
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
         sched = self.make_scheduler(scheduler)
         device = next(self.model.parameters()).device
@@ -191,7 +192,8 @@ class MVDiffPipeline:
         # 5. back to images and compose at the requested size
         if self.config.space == "pixel":
             x0 = ((x + 1) / 2).clamp(0, 1)
-            out = coarse.float().to(device) + _resize(x0 - coarse_s, (height, width))
+            full = coarse.float().to(device)
+            out = _resize(x0, (height, width)) + detail * (full - _resize(coarse_s, (height, width)))
         else:
             rgb = self._decode(x)  # (N, 3, 8h, 8w) in [0, 1]
             coarse_rgb = coarse[:, :3].float().to(device)
@@ -256,7 +258,7 @@ class MVDiffGenerator:
     name = "mvdiff"
 
     def __init__(self, renderer, checkpoint: str | os.PathLike[str] | None = None, steps: int = 20,
-                 guidance_scale: float = 1.5, strength: float = 0.7, scheduler: str = "ddim",
+                 guidance_scale: float = 1.0, strength: float = 1.0, scheduler: str = "ddim", detail: float = 0.5,
                  views_per_pass: int | None = None) -> None:
         from humanmv.pipelines.prior import PriorGenerator
 
@@ -264,6 +266,7 @@ class MVDiffGenerator:
         self.pipe = MVDiffPipeline.from_pretrained(folder)
         self.renderer, self.prior = renderer, PriorGenerator(renderer)
         self.steps, self.guidance_scale, self.strength, self.scheduler = steps, guidance_scale, strength, scheduler
+        self.detail = detail
         self.views_per_pass = views_per_pass or VIEWS_PER_PASS
 
     def refine(self, coarse, photo: torch.Tensor, person_mask: torch.Tensor, photo_view,
@@ -286,7 +289,8 @@ class MVDiffGenerator:
             part = slice(start, start + self.views_per_pass)
             out.append(self.pipe(reference, reference_conditions, conditions[part, :4], conditions[part, 4:],
                                  camera[part], num_inference_steps=self.steps, scheduler=self.scheduler,
-                                 guidance_scale=self.guidance_scale, strength=self.strength, generator=generator))
+                                 guidance_scale=self.guidance_scale, strength=self.strength, detail=self.detail,
+                                 generator=generator))
         views = torch.cat(out).permute(0, 2, 3, 1)
         mask = (views[..., 3] > 0.5).float()
         return GeneratedViews(coarse.cameras, views[..., :3] * mask[..., None], mask, coarse.normal, coarse.depth)

@@ -40,12 +40,12 @@ def main() -> None:
     args = parser.parse_args()
 
     from humanmv.data.format import read_subject
-    from humanmv.data.mvdiff_pairs import _subject_names
+    from humanmv.data.format import finished_subjects
     from humanmv.pipelines.generator import GeneratedViews
     from humanmv.pipelines.mvdiff import MVDiffGenerator
 
     torch.set_num_threads(1)
-    names = [n for n in _subject_names(args.data, args.split) if (args.data / "prior" / n / "meta.json").is_file()]
+    names = [n for n in finished_subjects(args.data, args.split) if (args.data / "prior" / n / "meta.json").is_file()]
     names = names[: args.subjects]
     generator = MVDiffGenerator(renderer=None, checkpoint=args.checkpoint, steps=args.steps)
     rows: dict = {"prior": []}

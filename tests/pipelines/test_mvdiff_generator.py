@@ -63,3 +63,24 @@ def test_mvdiff_checkpoint_errors_are_one_line(tmp_path, examples_dir, tiny_chec
     assert not (tmp_path / "y").exists()
     proc = run("generate", photo, "--out", str(tmp_path / "z"), "--checkpoint", str(tiny_checkpoint))
     assert proc.returncode == 2 and "--generator mvdiff" in proc.stderr
+
+
+def test_refine_pads_non_square_views_instead_of_stretching_them(tiny_checkpoint):
+    """Views at a non-square camera (a photo's) are padded to the model's square and cropped
+    back: they return at their own size with the prior's depth."""
+    import torch
+
+    from humanmv.cameras import orbit_cameras
+    from humanmv.pipelines.generator import GeneratedViews
+    from humanmv.pipelines.mvdiff import MVDiffGenerator
+
+    gen = MVDiffGenerator(None, tiny_checkpoint, steps=2)
+    cams = orbit_cameras([0.0, 90.0], 0.0, 3.0, 30.0, 48, 80)  # 48 wide, 80 tall
+    mask = torch.zeros(2, 80, 48)
+    mask[:, 20:60, 14:34] = 1
+    coarse = GeneratedViews(cams, torch.full((2, 80, 48, 3), 0.3) * mask[..., None], mask,
+                            torch.zeros(2, 80, 48, 3), mask * 3.0)
+    photo = torch.full((80, 48, 3), 0.3)
+    out = gen.refine(coarse, photo, mask[0], (coarse.rgb[0], mask[0], coarse.normal[0]), cams.world_to_cam[0])
+    assert out.rgb.shape == (2, 80, 48, 3) and out.mask.shape == (2, 80, 48)
+    assert torch.equal(out.depth, coarse.depth)

@@ -13,17 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from humanmv.data.format import SubjectViews, read_subject
+from humanmv.data.format import SubjectViews, finished_subjects, read_subject
 from humanmv.errors import ConfigError
 
 
 def _subjects(root: Path, split: str | None) -> list[Path]:
-    manifest = root / "manifest.json"
-    if not manifest.is_file():
-        raise ConfigError(f"{root}: no manifest.json; point at a folder written by `humanmv synth`")
-    entries = json.loads(manifest.read_text())["subjects"]
-    chosen = [root / "subjects" / e["name"] for e in entries if split is None or e["split"] == split]
-    return [p for p in chosen if (p / "meta.json").is_file()]
+    return [root / "subjects" / n for n in finished_subjects(root, split)]
 
 
 def _images(views: SubjectViews, size: int | None) -> dict[str, torch.Tensor]:

@@ -158,3 +158,26 @@ def read_subject(folder: Path, layers: tuple[str, ...] = LAYERS,
         elif layer == "labels":
             out.labels = stack.long() - 1
     return out
+
+
+def read_manifest(root: Path) -> dict:
+    """A dataset folder's manifest.json (written by `humanmv synth` / `import-scans`);
+    ConfigError (one line) when it is missing or unreadable."""
+    manifest = Path(root) / "manifest.json"
+    if not manifest.is_file():
+        raise ConfigError(f"{root}: no manifest.json; point at a dataset folder written by "
+                          f"`humanmv synth --preset PRESET --subjects N --out {root}`")
+    try:
+        data = json.loads(manifest.read_text())
+        data["subjects"] = list(data["subjects"])
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"{manifest} is unreadable; write the dataset again with `humanmv synth`") from None
+    return data
+
+
+def finished_subjects(root: Path, split: str | None = None) -> list[str]:
+    """Names of the dataset's finished subjects (their meta.json exists) in manifest order,
+    of one split ("train", "val", "test") or all (None)."""
+    root = Path(root)
+    return [e["name"] for e in read_manifest(root)["subjects"]
+            if (split is None or e["split"] == split) and (root / "subjects" / e["name"] / "meta.json").is_file()]

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from humanmv.data.format import SubjectViews, read_subject, write_subject
+from humanmv.data.format import SubjectViews, finished_subjects, read_subject, write_subject
 from humanmv.errors import ConfigError, HumanMVError
 from humanmv.io.atomic import atomic_write_text
 
@@ -126,15 +126,6 @@ def prior_views_for_subject(prior, gt: SubjectViews, name: str, cameras=None):
     return fit, result.views
 
 
-def _subject_names(root: Path, split: str | None) -> list[str]:
-    manifest = root / "manifest.json"
-    if not manifest.is_file():
-        raise ConfigError(f"{root}: no manifest.json; point --data at a folder written by `humanmv synth`")
-    entries = json.loads(manifest.read_text())["subjects"]
-    return [e["name"] for e in entries if (split is None or e["split"] == split)
-            and (root / "subjects" / e["name"] / "meta.json").is_file()]
-
-
 def prepare_prior_views(root: Path, progress: Callable[[int, int], None] | None = None,
                         split: str | None = None, texture_size: int = 512) -> int:
     """Fit the prior to every subject's input view and store its views under ROOT/prior/
@@ -142,7 +133,7 @@ def prepare_prior_views(root: Path, progress: Callable[[int, int], None] | None 
     from humanmv.pipelines.prior import PriorPipeline
 
     root = Path(root)
-    names = _subject_names(root, split)
+    names = finished_subjects(root, split)
     if not names:
         raise ConfigError(f"{root}: no finished subjects; write some with `humanmv synth --out {root}`")
     out = root / "prior"
@@ -188,7 +179,7 @@ class MVDiffPairs(Dataset):
         if not (self.root / "prior").is_dir():
             raise ConfigError(f"{root}: no prior/ views; prepare them with "
                               "humanmv.data.mvdiff_pairs.prepare_prior_views (the train command does)")
-        self.subjects = [n for n in _subject_names(self.root, split)
+        self.subjects = [n for n in finished_subjects(self.root, split)
                          if (self.root / "prior" / n / "meta.json").is_file()]
         if not self.subjects:
             raise ConfigError(f"{root}: no subjects with prior views in split {split!r}")

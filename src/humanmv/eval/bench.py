@@ -11,7 +11,6 @@ them. Methods come from `eval.methods` (`register_method`); tables from `eval.re
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 
 from humanmv.cameras import Cameras
-from humanmv.data.format import read_subject
+from humanmv.data.format import finished_subjects, read_manifest, read_subject
 from humanmv.errors import ConfigError
 from humanmv.eval.consistency import neighbour_o2oid, reprojection_psnr, ring_pairs
 from humanmv.eval.identity_metrics import cosine, face_embeddings, identity_scores_from_embeddings
@@ -176,16 +175,11 @@ def split_folders(split: Path, subset: str, limit: int = 0) -> list[Path]:
     subset: "auto" (every subject of a bench preset's dataset (…-bench), else the test split),
             "test", "val", "train" or "all". limit: at most this many (0 = all).
     """
-    manifest = split / "manifest.json"
-    if not manifest.is_file():
-        raise ConfigError(f"{split}: no manifest.json; point --split at a folder written by `humanmv synth`")
     if subset not in ("auto", "test", "val", "train", "all"):
         raise ConfigError(f"--subset must be auto, test, val, train or all, got {subset!r}")
-    data = json.loads(manifest.read_text())
     if subset == "auto":
-        subset = "all" if str(data.get("preset", "")).endswith("-bench") else "test"
-    entries = [e for e in data["subjects"] if subset == "all" or e["split"] == subset]
-    folders = [split / "subjects" / e["name"] for e in entries if (split / "subjects" / e["name"] / "meta.json").is_file()]
+        subset = "all" if str(read_manifest(split).get("preset", "")).endswith("-bench") else "test"
+    folders = [split / "subjects" / n for n in finished_subjects(split, None if subset == "all" else subset)]
     folders = folders[:limit] if limit > 0 else folders
     if not folders:
         raise ConfigError(f"{split}: no finished subjects in the {subset!r} subset; try --subset all")

@@ -274,7 +274,7 @@ class MVDiffGenerator:
         """coarse: GeneratedViews of the prior at the targets; photo (H, W, 3) and person_mask
         (H, W) the input; photo_view: the prior's render at the photo camera (rgb, mask, normal
         (H, W[, 3])); input_w2c (4, 4). Returns GeneratedViews."""
-        from humanmv.data.mvdiff_pairs import reference_inputs, view_tensors
+        from humanmv.data.mvdiff_pairs import REFERENCE_FILL, reference_inputs, view_tensors
         from humanmv.models.camera import camera_features
         from humanmv.pipelines.generator import GeneratedViews
 
@@ -282,6 +282,15 @@ class MVDiffGenerator:
         reference, reference_conditions = reference_inputs(photo, person_mask, photo_view[0], photo_view[1],
                                                            photo_view[2], size)
         conditions = view_tensors(coarse.rgb, coarse.mask, coarse.normal)
+        # The model is square: pad non-square views (e.g. at a photo's camera) with background
+        # instead of stretching them, and crop the result back.
+        H, W = conditions.shape[-2:]
+        side = max(H, W)
+        top, left = (side - H) // 2, (side - W) // 2
+        if H != W:
+            padded = REFERENCE_FILL.view(1, 7, 1, 1).expand(len(conditions), 7, side, side).clone()
+            padded[..., top:top + H, left:left + W] = conditions
+            conditions = padded
         camera = camera_features(coarse.cameras.world_to_cam, input_w2c)
         generator = torch.Generator().manual_seed(seed)
         out = []
@@ -291,7 +300,7 @@ class MVDiffGenerator:
                                  camera[part], num_inference_steps=self.steps, scheduler=self.scheduler,
                                  guidance_scale=self.guidance_scale, strength=self.strength, detail=self.detail,
                                  generator=generator))
-        views = torch.cat(out).permute(0, 2, 3, 1)
+        views = torch.cat(out)[..., top:top + H, left:left + W].permute(0, 2, 3, 1)
         mask = (views[..., 3] > 0.5).float()
         return GeneratedViews(coarse.cameras, views[..., :3] * mask[..., None], mask, coarse.normal, coarse.depth)
 

@@ -70,18 +70,6 @@ class StepItems(Dataset):
         return self.dataset[index]
 
 
-def _finished_subjects(root: Path) -> list[str]:
-    manifest = root / "manifest.json"
-    if not manifest.is_file():
-        raise ConfigError(f"{root}: no manifest.json; point --data at a folder written by "
-                          f"`humanmv synth --preset body-train --subjects N --out {root}`")
-    try:
-        entries = json.loads(manifest.read_text())["subjects"]
-    except (ValueError, KeyError, TypeError):
-        raise ConfigError(f"{manifest} is unreadable; write the dataset again with `humanmv synth`") from None
-    return [e["name"] for e in entries if (root / "subjects" / e["name"] / "meta.json").is_file()]
-
-
 def check_data(root: str | Path) -> list[str]:
     """The finished subjects of a dataset folder; ConfigError (one line, with the command that
     writes one) when the folder, its manifest or its subjects are missing."""
@@ -89,7 +77,9 @@ def check_data(root: str | Path) -> list[str]:
     if not str(root) or not root.is_dir():
         raise ConfigError(f"--data {root} does not exist; write a dataset with "
                           f"`humanmv synth --preset body-train --subjects N --out {root}`")
-    names = _finished_subjects(root)
+    from humanmv.data.format import finished_subjects
+
+    names = finished_subjects(root)
     if not names:
         raise ConfigError(f"{root}: no finished subjects; write some with "
                           f"`humanmv synth --preset body-train --subjects N --out {root}`")

@@ -47,7 +47,7 @@ def main() -> None:
     torch.set_num_threads(1)
     names = [n for n in finished_subjects(args.data, args.split) if (args.data / "prior" / n / "meta.json").is_file()]
     names = names[: args.subjects]
-    generator = MVDiffGenerator(renderer=None, checkpoint=args.checkpoint, steps=args.steps)
+    generator = MVDiffGenerator(renderer=None, checkpoint=args.checkpoint, steps=args.steps, fuse=False)
     rows: dict = {"prior": []}
     t0 = time.perf_counter()
     for name in names:
@@ -59,7 +59,7 @@ def main() -> None:
         rows["prior"].append(score(coarse.rgb, coarse.mask, gt.rgb[pick], gt.mask[pick]))
         for strength, guidance, detail in itertools.product(args.strength, args.guidance, args.detail):
             generator.strength, generator.guidance_scale, generator.detail = strength, guidance, detail
-            out = generator.refine(coarse, gt.rgb[inp], gt.mask[inp], (pr.rgb[inp], pr.mask[inp], pr.normal[inp]),
+            out = generator.generate_raw(coarse, gt.rgb[inp], gt.mask[inp], (pr.rgb[inp], pr.mask[inp], pr.normal[inp]),
                                    pr.cameras.world_to_cam[inp], seed=0)
             rows.setdefault((strength, guidance, detail), []).append(score(out.rgb, out.mask, gt.rgb[pick], gt.mask[pick]))
     print(f"# {len(names)} {args.split} subjects x {args.views} views, {args.steps} DDIM steps "

@@ -108,6 +108,7 @@ def generate(
     size: Optional[int] = typer.Option(None, "--size", help="View size in pixels (default 512; with --cameras, rescales them)."),
     generator: str = typer.Option("prior", "--generator", help="View generator: prior (no learned model) or mvdiff (multi-view diffusion)."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="mvdiff pipeline folder (default: the shipped mvdiff-small)."),
+    raw_views: bool = typer.Option(False, "--raw-views", help="mvdiff: the model's views as generated, not fused into the avatar (less consistent)."),
     texture_size: int = typer.Option(1024, "--texture-size", help="UV texture size in pixels."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same output)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
@@ -145,6 +146,10 @@ def generate(
 
             raise CheckpointError(f"{checkpoint}: checkpoint folder not found; pass a folder written by `humanmv train mvdiff` (its final/)")
         options["checkpoint"] = checkpoint
+    if raw_views:
+        if generator != "mvdiff":
+            raise ConfigError("--raw-views is for --generator mvdiff; drop it or add --generator mvdiff")
+        options["fuse"] = False
     photo = load_image(image)
     from humanmv.perception.background import BackgroundPerception
 
@@ -258,7 +263,7 @@ def prune(
 def bench(
     split: Optional[Path] = typer.Option(None, "--split", help="A `humanmv synth` dataset folder (e.g. --preset body-bench)."),
     real: Optional[Path] = typer.Option(None, "--real", help="Instead of --split: a folder of real photos (no ground truth)."),
-    method: list[str] = typer.Option(["copy-input", "prior"], "--method", help="Method to score (repeatable): copy-input, prior, mvdiff."),
+    method: list[str] = typer.Option(["copy-input", "prior"], "--method", help="Method to score (repeatable): copy-input, prior, mvdiff, mvdiff-raw (its views before fusion)."),
     out: Path = typer.Option(..., "--out", help="Results folder (results.json, results.md, comparison.png)."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="mvdiff pipeline folder for --method mvdiff (default: the shipped one)."),
     subset: str = typer.Option("auto", "--subset", help="--split subjects: auto (all of a *-bench dataset, else test), test, val, train or all."),
@@ -283,8 +288,8 @@ def bench(
         raise ConfigError("give either --split DIR (a `humanmv synth` dataset) or --real DIR (photos)")
     check_methods(method)
     if checkpoint is not None:
-        if "mvdiff" not in method:
-            raise ConfigError("--checkpoint is for --method mvdiff; add --method mvdiff or drop it")
+        if not any(m.startswith("mvdiff") for m in method):
+            raise ConfigError("--checkpoint is for --method mvdiff (or mvdiff-raw); add --method mvdiff or drop it")
         from humanmv.eval.methods import use_mvdiff_checkpoint
         from humanmv.pipelines.mvdiff import MVDiffPipeline
 

@@ -91,7 +91,7 @@ class FitResult:
     seconds: float = 0.0
 
 
-def _silhouette_fields(mask: np.ndarray, samples: int, rng: np.random.Generator):
+def silhouette_fields(mask: np.ndarray, samples: int, rng: np.random.Generator):
     """Outside distance transform (1, 1, H, W) and boundary pixels (S, 2) of the mask that do
     not touch the image border (the person may continue beyond the frame there)."""
     inside = mask > 0.5
@@ -106,7 +106,7 @@ def _silhouette_fields(mask: np.ndarray, samples: int, rng: np.random.Generator)
     return torch.from_numpy(dist_out)[None, None], torch.from_numpy(pts)
 
 
-def _silhouette_loss(uv: torch.Tensor, dist_out: torch.Tensor, boundary: torch.Tensor,
+def silhouette_loss(uv: torch.Tensor, dist_out: torch.Tensor, boundary: torch.Tensor,
                      width: int, height: int) -> torch.Tensor:
     """uv: (N, 2) projected vertices. Distances in % of the image height."""
     grid = torch.stack([uv[:, 0] / width * 2 - 1, uv[:, 1] / height * 2 - 1], -1)
@@ -120,7 +120,7 @@ def _silhouette_loss(uv: torch.Tensor, dist_out: torch.Tensor, boundary: torch.T
     return inside_term + robust(nearest.square(), 10.0).mean()
 
 
-def _pose_prior(pose: torch.Tensor) -> torch.Tensor:
+def pose_prior(pose: torch.Tensor) -> torch.Tensor:
     """pose: (P, 3) local-ref axis-angle (x: subject's left, y: back, z: up at rest)."""
     w = torch.tensor([_BONE_PRIOR.get(b, 1.0) for b in POSE_BONES])
     loss = (w[:, None] * pose.square()).sum()
@@ -187,7 +187,7 @@ def fit_body(body: AnnyBody, targets: FitTargets, config: FitConfig | None = Non
     shape_raw = torch.zeros(6, requires_grad=True)
     fields = None
     if targets.mask is not None and cfg.silhouette_weight > 0:
-        fields = _silhouette_fields(targets.mask, cfg.boundary_samples, rng)
+        fields = silhouette_fields(targets.mask, cfg.boundary_samples, rng)
 
     def evaluate(use_silhouette: bool, kp_weights: torch.Tensor, sigma: float = 10.0,
                  fixed_body: BodyOutput | None = None) -> tuple[torch.Tensor, dict, BodyOutput]:
@@ -197,13 +197,13 @@ def fit_body(body: AnnyBody, targets: FitTargets, config: FitConfig | None = Non
         res = ((uv - kp2d) / (0.01 * H)).square().sum(-1)  # in % of the image height
         terms = {"keypoints": cfg.keypoint_weight * (kp_weights * robust(res, sigma)).sum()
                  / kp_weights.sum().clamp_min(1e-6)}
-        terms["pose_prior"] = cfg.pose_prior_weight * _pose_prior(pose)
+        terms["pose_prior"] = cfg.pose_prior_weight * pose_prior(pose)
         terms["shape_prior"] = cfg.shape_prior_weight * (torch.sigmoid(shape_raw) - 0.5).square().sum()
         terms["camera_roll"] = 1e-3 * camera.delta[2].square()
         if use_silhouette and fields is not None:
             verts = out.vertices[0, :: cfg.vertex_stride]
             uv_v, _ = camera.project(verts)
-            terms["silhouette"] = cfg.silhouette_weight * _silhouette_loss(uv_v, *fields, W, H)
+            terms["silhouette"] = cfg.silhouette_weight * silhouette_loss(uv_v, *fields, W, H)
         return sum(terms.values()), terms, out
 
     # Stage 1: the camera alone, on the torso and face points, around the rest body (so no

@@ -109,7 +109,8 @@ def reference_inputs(photo: torch.Tensor, person_mask: torch.Tensor, render_rgb:
 def prior_views_for_subject(prior, gt: SubjectViews, name: str, cameras=None):
     """Run the prior on a synthetic subject's input view (the last view) and render it at
     `cameras` (default: every camera of the subject), carried into the fit's frame through the
-    input camera (`cameras.align_to_fit`). Returns (PhotoFit, GeneratedViews)."""
+    input camera (`cameras.align_to_fit`). Returns the prior's GenerationResult (fit, subject,
+    views)."""
     from humanmv.cameras import align_to_fit
     from humanmv.io.images import LoadedImage
 
@@ -122,8 +123,7 @@ def prior_views_for_subject(prior, gt: SubjectViews, name: str, cameras=None):
         raise ConfigError(f"{name}: no depth for the input view; cannot place the fit in the subject's frame")
     cams = align_to_fit(cameras if cameras is not None else gt.cameras, gt.cameras[[inp]], fit.fit.camera,
                         gt_depth=float(true[true > 0].median()), fit_depth=float(fitted[fitted > 0].median()))
-    result = prior(image, cameras=cams, photo_fit=fit)
-    return fit, result.views
+    return prior(image, cameras=cams, photo_fit=fit)
 
 
 def prepare_prior_views(root: Path, progress: Callable[[int, int], None] | None = None,
@@ -147,7 +147,8 @@ def prepare_prior_views(root: Path, progress: Callable[[int, int], None] | None 
         if name in todo:
             gt = read_subject(root / "subjects" / name, layers=("rgb", "mask", "depth"))
             try:
-                fit, views = prior_views_for_subject(prior, gt, name)
+                result = prior_views_for_subject(prior, gt, name)
+                fit, views = result.fit, result.views
             except HumanMVError as err:  # a subject the prior cannot fit is skipped, and said why
                 failed[name] = str(err).splitlines()[0]
                 atomic_write_text(failed_path, json.dumps(failed, indent=1))

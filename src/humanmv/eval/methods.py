@@ -18,8 +18,9 @@ A new method plugs in with one line, without touching the runner:
 Built in: "copy-input" (the input image as every view, the trivial baseline) and "prior" (the
 textured-avatar pipeline, with the ground-truth target cameras carried into the fit's frame by
 `cameras.align_to_fit`; its rendered depth is exposed for the consistency metrics) and "mvdiff"
-(the prior's views refined by the multi-view diffusion model; the shipped checkpoint unless
-`use_mvdiff_checkpoint` names another).
+(the prior's views refined by the multi-view diffusion model and fused into the avatar; the
+shipped checkpoint unless `use_mvdiff_checkpoint` names another) and "mvdiff-raw" (the model's
+views before fusion).
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ class Prior:
         from humanmv.data.mvdiff_pairs import prior_views_for_subject
 
         rig, _ = _split_views(gt)
-        _, views = prior_views_for_subject(self.pipe, gt, name, cameras=rig)
+        views = prior_views_for_subject(self.pipe, gt, name, cameras=rig).views
         return Prediction(views.rgb, views.mask, views.depth, views.cameras)
 
     def photo(self, image: Any, views: int, size: int) -> PhotoPrediction:
@@ -139,29 +140,31 @@ class Prior:
 
 
 class MVDiff(Prior):
-    """The prior's views (at every ground-truth camera and at the input camera) refined by the
-    mvdiff generator; the input view is the reference, exactly as in training."""
+    """The prior's views at the ground-truth cameras refined by the mvdiff generator, exactly
+    as `humanmv generate --generator mvdiff` does for a photo (the input view is the photo).
+    fuse=False scores the model's raw views (before they are fused into the avatar)."""
 
-    def __init__(self, checkpoint: Path | None = None) -> None:
+    def __init__(self, checkpoint: Path | None = None, fuse: bool = True) -> None:
         super().__init__()
         from humanmv.pipelines.mvdiff import MVDiffGenerator
 
-        self.generator = MVDiffGenerator(self.pipe.renderer, checkpoint)
+        self.generator = MVDiffGenerator(self.pipe.renderer, checkpoint, fuse=fuse, body=self.pipe.body)
 
     def __call__(self, gt: SubjectViews, name: str) -> Prediction:
         from humanmv.data.mvdiff_pairs import prior_views_for_subject
-        from humanmv.pipelines.generator import GeneratedViews
 
-        _, inp = _split_views(gt)
-        _, v = prior_views_for_subject(self.pipe, gt, name)  # every camera, the input last
-        coarse = GeneratedViews(v.cameras[list(range(inp))], v.rgb[:inp], v.mask[:inp], v.normal[:inp], v.depth[:inp])
-        out = self.generator.refine(coarse, gt.rgb[inp], gt.mask[inp], (v.rgb[inp], v.mask[inp], v.normal[inp]),
-                                    v.cameras.world_to_cam[inp], seed=0)
+        rig, _ = _split_views(gt)
+        result = prior_views_for_subject(self.pipe, gt, name, cameras=rig)
+        out = self.generator.refine(result.views, result.subject, seed=0)
         return Prediction(out.rgb, out.mask, out.depth, out.cameras)
 
     def photo(self, image: Any, views: int, size: int) -> PhotoPrediction:
         result = self.pipe(image, views=views, size=size)
         v = self.generator(result.subject, result.views.cameras)
+        if v.avatar is not None:  # the fused avatar, seen from the photo's camera
+            seen = self.pipe.renderer.render(v.avatar, result.fit.fit.camera, outputs=("mask", "rgb"))
+            return PhotoPrediction(Prediction(v.rgb, v.mask, v.depth, v.cameras), seen.rgb[0] * seen.mask[0, ..., None],
+                                   seen.mask[0])
         at_photo = self.generator(result.subject, result.fit.fit.camera)
         return PhotoPrediction(Prediction(v.rgb, v.mask, v.depth, v.cameras), at_photo.rgb[0], at_photo.mask[0])
 
@@ -177,3 +180,4 @@ def use_mvdiff_checkpoint(folder: Path | None) -> None:
 register_method("copy-input", CopyInput)
 register_method("prior", Prior)
 register_method("mvdiff", lambda: MVDiff(_MVDIFF_CHECKPOINT[0]))
+register_method("mvdiff-raw", lambda: MVDiff(_MVDIFF_CHECKPOINT[0], fuse=False))

@@ -14,6 +14,8 @@ from typing import Callable, Protocol
 
 import torch
 
+from humanmv.body.anny_model import BodyParams
+from humanmv.body.fitting import FitTargets
 from humanmv.cameras import Cameras
 from humanmv.errors import ConfigError
 from humanmv.render import Mesh
@@ -26,7 +28,9 @@ class Subject:
     photo: (H, W, 3) float32 [0, 1]; person_mask: (H, W) float32 [0, 1].
     mode: "body" or "head". avatar: the fitted mesh with its UV texture (world frame).
     photo_camera: the photo's camera (1 view). focus: (N, 3) world points the views frame
-    (the body's or the head's vertices).
+    (the body's or the head's vertices). body_params / targets: the body fit's parameters
+    and the photo evidence it was fitted to (keypoints, mask), for generators that refit the
+    body to their views; None when unknown.
     """
 
     photo: torch.Tensor
@@ -35,6 +39,8 @@ class Subject:
     avatar: Mesh
     photo_camera: Cameras
     focus: torch.Tensor
+    body_params: BodyParams | None = None
+    targets: FitTargets | None = None
 
 
 @dataclass
@@ -44,6 +50,8 @@ class GeneratedViews:
     rgb: (C, H, W, 3) float32 [0, 1]; mask: (C, H, W) float32 {0, 1} (the alpha);
     normal: (C, H, W, 3) camera-space unit normals (OpenCV axes), 0 on the background;
     depth: (C, H, W) camera z in metres, 0 on the background.
+    avatar: the textured mesh these views are renders of, when the generator made a new one
+    (e.g. mvdiff fuses its views into the avatar's texture); None means the subject's avatar.
     """
 
     cameras: Cameras
@@ -51,6 +59,7 @@ class GeneratedViews:
     mask: torch.Tensor
     normal: torch.Tensor
     depth: torch.Tensor
+    avatar: Mesh | None = None
 
     @property
     def rgba(self) -> torch.Tensor:

@@ -38,6 +38,7 @@ from diffusers import AutoencoderKL, DDIMScheduler, DPMSolverMultistepScheduler
 from humanmv.errors import CheckpointError, ConfigError
 from humanmv.io.atomic import atomic_output_dir
 from humanmv.models.mv_unet import MultiViewUNet
+from humanmv.recon import FusionConfig, RefitConfig
 
 SCHEDULER_FILE = "scheduler_config.json"
 SCHEDULERS = {"ddim": DDIMScheduler, "dpm": DPMSolverMultistepScheduler}
@@ -246,20 +247,33 @@ VIEWS_PER_PASS = 8  # views denoised jointly; the shipped model was trained on 6
 
 
 class MVDiffGenerator:
-    """"mvdiff": the prior's renders refined by the multi-view diffusion model.
+    """"mvdiff": the prior's renders refined by the multi-view diffusion model, then fused.
 
-    The prior renders the textured avatar at the targets (coarse RGBA + normals: the geometry
-    conditions and the 3D-aware start) and at the photo camera (the reference's conditions);
-    the photo itself is the reference. Views are denoised in groups of `views_per_pass` (the
-    number the model was trained with), every group attending to the same reference. Normals
-    and depth of the output are the prior's (the model generates colour and alpha).
+    1. The prior renders the textured avatar at the targets (coarse RGBA + normals: the geometry
+       conditions and the 3D-aware start) and at the photo camera (the reference's conditions);
+       the photo itself is the reference.
+    2. The model denoises the views in groups of `views_per_pass` (the number it was trained
+       with), every group attending to the same reference.
+    3. `fuse` (default), seed 000's "views -> 3D" step:
+       a. `refit` (when a body model is given and the subject carries its fit): the body's
+          pose, shape and placement are refitted to the silhouettes the model drew in every
+          view, with the photo's keypoints and mask holding it (`recon.refit_body_to_views`);
+       b. the generated views and the photo (`photo_trust` times a generated view's weight)
+          are fused into the avatar's UV texture (`recon.fuse_views_into_texture`);
+       c. the views are rendered from that avatar, so they agree from view to view by
+          construction (the raw 2D views do not: each group starts from its own noise).
+       The new avatar comes back with the views (and is exported as avatar.glb), with its
+       normals and depth. With `fuse=False` the raw views come back, with the prior's normals
+       and depth (the model generates colour and alpha).
     """
 
     name = "mvdiff"
 
     def __init__(self, renderer, checkpoint: str | os.PathLike[str] | None = None, steps: int = 20,
                  guidance_scale: float = 1.0, strength: float = 1.0, scheduler: str = "ddim", detail: float = 0.5,
-                 views_per_pass: int | None = None) -> None:
+                 views_per_pass: int | None = None, fuse: bool = True, photo_trust: float = 16.0,
+                 fusion: FusionConfig | None = None, body=None, refit: bool = True,
+                 refit_config: RefitConfig | None = None) -> None:
         from humanmv.pipelines.prior import PriorGenerator
 
         folder = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
@@ -268,12 +282,15 @@ class MVDiffGenerator:
         self.steps, self.guidance_scale, self.strength, self.scheduler = steps, guidance_scale, strength, scheduler
         self.detail = detail
         self.views_per_pass = views_per_pass or VIEWS_PER_PASS
+        self.fuse, self.photo_trust, self.fusion = fuse, photo_trust, fusion or FusionConfig()
+        self.body, self.refit, self.refit_config = body, refit, refit_config or RefitConfig()
 
-    def refine(self, coarse, photo: torch.Tensor, person_mask: torch.Tensor, photo_view,
-               input_w2c: torch.Tensor, seed: int = 0):
-        """coarse: GeneratedViews of the prior at the targets; photo (H, W, 3) and person_mask
-        (H, W) the input; photo_view: the prior's render at the photo camera (rgb, mask, normal
-        (H, W[, 3])); input_w2c (4, 4). Returns GeneratedViews."""
+    def generate_raw(self, coarse, photo: torch.Tensor, person_mask: torch.Tensor, photo_view,
+                     input_w2c: torch.Tensor, seed: int = 0):
+        """The model's views, before fusion. coarse: GeneratedViews of the prior at the
+        targets; photo (H, W, 3) and person_mask (H, W): the input; photo_view: the prior's
+        render at the photo camera (rgb, mask, normal (H, W[, 3])); input_w2c (4, 4). Returns
+        GeneratedViews (the model's masks, the prior's normals and depth)."""
         from humanmv.data.mvdiff_pairs import REFERENCE_FILL, reference_inputs, view_tensors
         from humanmv.models.camera import camera_features
         from humanmv.pipelines.generator import GeneratedViews
@@ -304,11 +321,47 @@ class MVDiffGenerator:
         mask = (views[..., 3] > 0.5).float()
         return GeneratedViews(coarse.cameras, views[..., :3] * mask[..., None], mask, coarse.normal, coarse.depth)
 
+    def refit_avatar(self, raw, subject):
+        """The subject's avatar with the body refitted to raw's silhouettes
+        (`recon.refit_body_to_views`); the avatar as it is when refitting is off or impossible
+        (no body model given, or the subject carries no fit)."""
+        from dataclasses import replace
+
+        from humanmv.recon import refit_body_to_views
+
+        if not (self.refit and self.body is not None and subject.body_params is not None
+                and subject.targets is not None):
+            return subject.avatar
+        refitted = refit_body_to_views(self.body, subject.body_params, subject.photo_camera, subject.targets,
+                                       raw.mask, raw.cameras, self.refit_config)
+        return replace(subject.avatar, vertices=refitted.vertices)
+
+    def fuse_views(self, raw, subject, avatar=None):
+        """Fuse raw views + the photo into the texture of `avatar` (default: `refit_avatar`)
+        and re-render it at raw's cameras. Returns GeneratedViews with `avatar` set to the new
+        textured mesh."""
+        from dataclasses import replace
+
+        from humanmv.pipelines.generator import GeneratedViews
+        from humanmv.recon import ViewImages, fuse_views_into_texture
+
+        avatar = self.refit_avatar(raw, subject) if avatar is None else avatar
+        groups = [ViewImages(raw.rgb, raw.mask, raw.cameras),
+                  ViewImages(subject.photo[None], subject.person_mask[None], subject.photo_camera, self.photo_trust)]
+        fused = fuse_views_into_texture(avatar, groups, self.renderer, config=self.fusion)
+        avatar = replace(avatar, texture=fused.texture)
+        out = self.renderer.render(avatar, raw.cameras, outputs=("mask", "rgb", "normal", "depth"))
+        return GeneratedViews(raw.cameras, out.rgb * out.mask[..., None], out.mask, out.normal, out.depth,
+                              avatar=avatar)
+
+    def refine(self, coarse, subject, seed: int = 0):
+        """The prior's views at the targets (`coarse`) -> the generator's views (see the class)."""
+        seen = self.renderer.render(subject.avatar, subject.photo_camera, outputs=("mask", "rgb", "normal"))
+        raw = self.generate_raw(coarse, subject.photo, subject.person_mask, (seen.rgb[0], seen.mask[0], seen.normal[0]),
+                                subject.photo_camera.world_to_cam[0], seed)
+        return self.fuse_views(raw, subject) if self.fuse else raw
+
     def __call__(self, subject, cameras, seed: int = 0):
         if subject.mode != "body":
             raise ConfigError("--generator mvdiff is trained on full bodies; use --generator prior for a head photo")
-        coarse = self.prior(subject, cameras, seed=seed)
-        seen = self.renderer.render(subject.avatar, subject.photo_camera, outputs=("mask", "rgb", "normal"))
-        photo_view = (seen.rgb[0], seen.mask[0], seen.normal[0])
-        return self.refine(coarse, subject.photo, subject.person_mask, photo_view,
-                           subject.photo_camera.world_to_cam[0], seed)
+        return self.refine(self.prior(subject, cameras, seed=seed), subject, seed)

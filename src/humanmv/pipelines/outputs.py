@@ -71,7 +71,8 @@ def save_generation(pipe, result, out_dir: Path, run_info: dict | None = None) -
     timings["cameras_grid"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    avatar = result.subject.avatar
+    # A generator that reconstructs (mvdiff fuses its views into the texture) returns its avatar.
+    avatar = result.views.avatar if result.views.avatar is not None else result.subject.avatar
     texture = _uint8(avatar.texture)
     save_glb(out_dir / "avatar.glb", avatar.vertices, avatar.faces, avatar.uvs, avatar.uv_faces, texture)
     save_png(out_dir / "texture.png", texture)

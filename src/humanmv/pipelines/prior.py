@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 
 from humanmv.body.avatar_texture import TextureBuilder
+from humanmv.body.fitting import FitTargets
 from humanmv.cameras import Cameras, orbit_cameras_around, ring_azimuths
 from humanmv.io.images import LoadedImage
 from humanmv.perception import Perception
@@ -50,11 +51,11 @@ class PriorGenerator:
 register_generator("prior", lambda renderer, **_: PriorGenerator(renderer))
 
 
-def _mvdiff(renderer: Renderer, **options):
+def _mvdiff(renderer: Renderer, body=None, **options):
     # Imported on demand: diffusers costs ~1 s to import and the prior does not need it.
     from humanmv.pipelines.mvdiff import MVDiffGenerator
 
-    return MVDiffGenerator(renderer, **options)
+    return MVDiffGenerator(renderer, body=body, **options)
 
 
 register_generator("mvdiff", _mvdiff)
@@ -81,7 +82,8 @@ class PriorPipeline:
         self.fitter = FitPipeline(device)
         self.renderer = self.fitter.renderer
         self.texture_builder = TextureBuilder(self.fitter.body, self.renderer, texture_size)
-        self.generator = make_generator(generator, renderer=self.renderer, **(generator_options or {}))
+        self.generator = make_generator(generator, renderer=self.renderer, body=self.fitter.body,
+                                        **(generator_options or {}))
 
     @property
     def body(self):
@@ -112,7 +114,10 @@ class PriorPipeline:
         textured = self.texture_builder.build(photo, person, fit.vertices, fit.camera)
         avatar = self.body.mesh(fit.vertices, texture=textured.texture)
         focus = fit.vertices[self.body.head_vertex_mask()] if fit.mode == "head" else fit.vertices
-        subject = Subject(photo, person, fit.mode, avatar, fit.camera, focus)
+        perceived = photo_fit.perception
+        targets = FitTargets(photo.shape[1], photo.shape[0], perceived.coco_xy, perceived.coco_confidence,
+                             perceived.mask)
+        subject = Subject(photo, person, fit.mode, avatar, fit.camera, focus, fit.params, targets)
         timings["texture"] = time.perf_counter() - t
 
         step("render views")

@@ -1,0 +1,147 @@
+"""Refit the body to generated views: the fit from one photo, corrected by the silhouettes a
+generator drew all round.
+
+A single photo leaves the body's depth, its turn about the vertical axis and the limbs' reach
+towards the camera ambiguous; the fit guesses them. A multi-view generator that has learned
+what people look like redraws the silhouette in every view, and the views of the shipped model
+are closer to the truth than the fit's own (mask IoU 0.72 vs 0.67 on held-out subjects). This
+module moves the body to agree with them: the pose, the phenotype and a rigid motion of the
+whole body (rotation about its centre + translation) are optimised so that in every generated
+view (a) every projected vertex lies inside the view's mask and (b) every mask boundary pixel has
+a projected vertex near it (the silhouette terms of `body.fitting`, without a rasteriser),
+while the photo's keypoints and silhouette keep it where the photo saw it and priors keep the
+pose plausible. The cameras do not move: they are defined relative to the fit.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from humanmv.body.anny_model import AnnyBody, BodyParams
+from humanmv.body.camera_fit import robust
+from humanmv.body.fitting import FitTargets, pose_prior, silhouette_fields, silhouette_loss
+from humanmv.cameras import Cameras
+
+
+MIN_MASK_FRACTION = 0.002  # of a view's pixels: below, the view's mask is taken as empty
+
+
+@dataclass
+class RefitConfig:
+    """iterations / lr: Adam on pose, phenotype (through a logit) and the rigid motion.
+    view_weight: the generated views' silhouettes (averaged over views); photo_weight: the
+    photo's keypoints and silhouette; stay_weight: squared pose change from the photo's fit
+    (radians^2), so views only move what they disagree on."""
+
+    iterations: int = 40
+    lr: float = 0.02
+    view_weight: float = 1.0
+    photo_weight: float = 1.0
+    pose_prior_weight: float = 2e-3
+    shape_prior_weight: float = 1e-3
+    stay_weight: float = 0.05
+    vertex_stride: int = 4
+    boundary_samples: int = 400
+    min_confidence: float = 0.3
+    seed: int = 0
+
+
+@dataclass
+class RefitResult:
+    """params: the refitted body (batch 1); vertices: (V, 3) world, rigid motion applied;
+    rotation (3, 3) / translation (3,): the rigid motion about `centre` (3,) (the fit's
+    vertex mean): v' = R (v - centre) + centre + t. losses: final terms. seconds."""
+
+    params: BodyParams
+    vertices: torch.Tensor
+    rotation: torch.Tensor
+    translation: torch.Tensor
+    centre: torch.Tensor
+    losses: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _axis_angle_matrix(r: torch.Tensor) -> torch.Tensor:
+    """(3,) axis-angle -> (3, 3) rotation (Rodrigues; differentiable at 0)."""
+    theta = torch.sqrt((r * r).sum() + 1e-12)
+    k = r / theta
+    K = torch.zeros(3, 3, dtype=r.dtype)
+    K[0, 1], K[0, 2], K[1, 0], K[1, 2], K[2, 0], K[2, 1] = -k[2], k[1], k[2], -k[0], -k[1], k[0]
+    return torch.eye(3, dtype=r.dtype) + torch.sin(theta) * K + (1 - torch.cos(theta)) * (K @ K)
+
+
+def refit_body_to_views(body: AnnyBody, params: BodyParams, photo_camera: Cameras, photo: FitTargets,
+                        masks: torch.Tensor, cameras: Cameras, config: RefitConfig | None = None) -> RefitResult:
+    """Refit `params` (the photo's fit, batch 1) to C generated views.
+
+    photo_camera: the photo's camera (1 view); photo: the photo's keypoints (+ confidence) and
+    person mask in its pixels. masks: (C, H, W) the generated views' person masks at `cameras`
+    (C cameras, W x H, in the fit's world frame).
+    """
+    cfg = config or RefitConfig()
+    start = time.perf_counter()
+    rng = np.random.default_rng(cfg.seed)
+    C = len(cameras)
+    if masks.shape != (C, cameras.height, cameras.width):
+        raise ValueError(f"masks must be (C, H, W) = ({C}, {cameras.height}, {cameras.width}), got {tuple(masks.shape)}")
+    # A view whose mask is (nearly) empty says nothing about the body: it is left out.
+    used = [c for c in range(C) if float((masks[c] > 0.5).float().mean()) >= MIN_MASK_FRACTION]
+    view_fields = {c: silhouette_fields(masks[c].numpy() > 0.5, cfg.boundary_samples, rng) for c in used}
+    photo_fields = (silhouette_fields(photo.mask, cfg.boundary_samples, rng) if photo.mask is not None else None)
+    kp2d = conf = None
+    if photo.keypoints is not None and photo.confidence is not None:
+        kp2d = torch.as_tensor(photo.keypoints, dtype=torch.float32)
+        conf = torch.as_tensor(photo.confidence, dtype=torch.float32)
+        conf = torch.where(conf >= cfg.min_confidence, conf, torch.zeros_like(conf))
+
+    pose0 = params.pose[0].detach().float()
+    pose = pose0.clone().requires_grad_(True)
+    logit = torch.logit(params.phenotype[0].detach().float().clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
+    rot = torch.zeros(3, requires_grad=True)
+    shift = torch.zeros(3, requires_grad=True)
+    expression = params.expression.detach()
+    with torch.no_grad():
+        centre = body(params).vertices[0].mean(0)
+    H_photo = photo.height
+
+    def evaluate() -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        out = body(BodyParams(pose[None], torch.sigmoid(logit)[None], expression))
+        R = _axis_angle_matrix(rot)
+        verts = (out.vertices[0] - centre) @ R.T + centre + shift
+        sparse = verts[:: cfg.vertex_stride]
+        terms: dict[str, torch.Tensor] = {}
+        uv_views, _ = cameras.project(sparse)  # (C, N, 2)
+        terms["views"] = cfg.view_weight * sum(
+            (silhouette_loss(uv_views[c], *view_fields[c], cameras.width, cameras.height) for c in used),
+            torch.zeros(())) / max(len(used), 1)
+        if kp2d is not None and conf is not None and float(conf.sum()) > 0:
+            kp = (out.keypoints[0] - centre) @ R.T + centre + shift
+            uv, _ = photo_camera.project(kp)
+            res = ((uv[0] - kp2d) / (0.01 * H_photo)).square().sum(-1)
+            terms["photo_keypoints"] = cfg.photo_weight * (conf * robust(res, 10.0)).sum() / conf.sum()
+        if photo_fields is not None:
+            uv, _ = photo_camera.project(sparse)
+            terms["photo_silhouette"] = 0.5 * cfg.photo_weight * silhouette_loss(uv[0], *photo_fields, photo.width,
+                                                                                 photo.height)
+        terms["pose_prior"] = cfg.pose_prior_weight * pose_prior(pose)
+        terms["shape_prior"] = cfg.shape_prior_weight * (torch.sigmoid(logit) - 0.5).square().sum()
+        terms["stay"] = cfg.stay_weight * (pose - pose0).square().sum()
+        return sum(terms.values()), terms, verts
+
+    opt = torch.optim.Adam([{"params": [pose, logit], "lr": cfg.lr},
+                            {"params": [rot, shift], "lr": cfg.lr * 0.5}])
+    for _ in range(cfg.iterations):
+        opt.zero_grad()
+        loss, _, _ = evaluate()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        _, terms, verts = evaluate()
+        R = _axis_angle_matrix(rot)
+    final = BodyParams(pose.detach()[None].clone(), torch.sigmoid(logit).detach()[None], expression.clone())
+    return RefitResult(final, verts.detach(), R.detach(), shift.detach().clone(), centre,
+                       {k: float(v) for k, v in terms.items()}, time.perf_counter() - start)

@@ -25,3 +25,27 @@ def test_uv_raster_positions_are_barycentric_interpolations(body):
         assert torch.allclose(raster.position[r, c], expected, atol=2e-3)
     normals = raster.normal[raster.mask]
     assert torch.allclose(normals.norm(dim=-1), torch.ones(len(normals)), atol=1e-3)
+
+
+def test_texel_views_see_the_front_of_the_body_and_not_its_back(body, renderer):
+    from humanmv.cameras import orbit_cameras_around
+    from humanmv.render.uv_space import texel_views
+
+    verts = body(BodyParams.neutral()).vertices[0].detach()
+    mesh = body.mesh(verts)
+    raster = rasterize_uv(mesh, 128)
+    pos, nrm = raster.position[raster.mask], raster.normal[raster.mask]
+    cam = orbit_cameras_around(verts, [0.0], 0.0, fov_deg=30.0, width=128, height=128)  # looks at the front (+Z)
+    views = texel_views(mesh, pos, nrm, cam, renderer)
+    assert views.visible.shape == views.facing.shape == (1, len(pos))
+    front, back = nrm[:, 2] > 0.5, nrm[:, 2] < -0.5
+    # The depth test alone lets through back points within the tolerance of the front (thin
+    # hands, feet): the facing cosine tells them apart.
+    assert float(views.visible[0][back].float().mean()) < 0.1
+    assert not (views.visible[0] & (views.facing[0] > 0))[back].any()
+    assert float(views.visible[0][front].float().mean()) > 0.6
+    # Sampling the camera's own depth at visible points gives their depth.
+    depth = renderer.render(mesh, cam, outputs=("depth",)).depth
+    _, z = cam.project(pos)
+    seen = views.visible[0]
+    assert torch.allclose(views.sample(depth[:, None], "nearest")[0, seen, 0], z[0, seen], atol=0.02)

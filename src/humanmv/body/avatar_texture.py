@@ -30,7 +30,7 @@ from humanmv.body.anny_model import PART_NAMES, AnnyBody, BodyParams
 from humanmv.cameras import Cameras
 from humanmv.paths import cache_dir
 from humanmv.render import Renderer
-from humanmv.render.uv_space import rasterize_uv
+from humanmv.render.uv_space import rasterize_uv, texel_views
 
 PHOTO, MIRROR, PART, INPAINT, OUTSIDE = 0, 1, 2, 3, 255
 MIN_FACING = 0.15  # cos of the viewing angle below which a texel is too grazing to trust
@@ -154,7 +154,6 @@ class TextureBuilder:
               camera: Cameras) -> TexturedAvatar:
         """photo: (H, W, 3) float [0, 1]; person_mask: (H, W); vertices: (V, 3) posed, world;
         camera: the photo's 1-view Cameras."""
-        H, W = photo.shape[:2]
         mesh = self.body.mesh(vertices)
         raster = rasterize_uv(mesh, self.size)
         idx = self.texel_index
@@ -163,21 +162,11 @@ class TextureBuilder:
         # Texels of triangles that did not rasterise in the posed pass keep no photo colour.
         valid = raster.mask.reshape(-1)[idx]
 
-        view = self.renderer.render(mesh, camera, outputs=("depth",))
-        pix, z = camera.project(pos)
-        pix, z = pix[0], z[0]
-        grid = torch.stack([pix[:, 0] / W * 2 - 1, pix[:, 1] / H * 2 - 1], -1)[None, None]
-        def sample(img: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
-            return F.grid_sample(img.permute(2, 0, 1)[None].float(), grid, mode=mode,
-                                 align_corners=False)[0, :, 0].T
-        depth = sample(view.depth[0][..., None], "nearest")[:, 0]
-        inside = sample(person_mask[..., None])[:, 0]
-        colour = sample(photo)
-        centre = camera.centers[0]
-        facing = (nrm * torch.nn.functional.normalize(centre - pos, dim=-1)).sum(-1)
-        in_frame = (grid[0, 0].abs() <= 1).all(-1)
-        seen = (valid & in_frame & (depth > 0) & ((z - depth).abs() < DEPTH_TOLERANCE)
-                & (inside > 0.5) & (facing > MIN_FACING))
+        views = texel_views(mesh, pos, nrm, camera, self.renderer, DEPTH_TOLERANCE)
+        inside = views.sample(person_mask[None, None])[0, :, 0]
+        colour = views.sample(photo.permute(2, 0, 1)[None])[0]
+        facing = views.facing[0]
+        seen = valid & views.visible[0] & (inside > 0.5) & (facing > MIN_FACING)
         weight = torch.where(seen, ((facing - MIN_FACING) / (FULL_TRUST_FACING - MIN_FACING)).clamp(0, 1),
                              torch.zeros_like(facing))
 

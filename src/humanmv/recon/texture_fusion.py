@@ -25,7 +25,7 @@ from humanmv.body.avatar_texture import push_pull_fill
 from humanmv.cameras import Cameras
 from humanmv.render import Renderer
 from humanmv.render.mesh import Mesh
-from humanmv.render.uv_space import rasterize_uv
+from humanmv.render.uv_space import rasterize_uv, texel_views
 
 MIN_FACING = 0.1  # cos of the viewing angle below which a view does not colour a texel
 DEPTH_TOLERANCE = 0.02  # metres between a texel and the surface the view sees there
@@ -134,27 +134,14 @@ def _view_weights(mesh: Mesh, pos: torch.Tensor, nrm: torch.Tensor, views: ViewI
                   cfg: FusionConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Per view and texel: weight (C, N) (0 where the view does not see the texel) and the
     view's colour there (C, N, 3). pos, nrm: (N, 3) texel positions and unit normals, world."""
-    cameras = views.cameras
-    W, H = cameras.width, cameras.height
-    seen_depth = renderer.render(mesh, cameras, outputs=("depth",)).depth  # (C, H, W)
+    seen = texel_views(mesh, pos, nrm, views.cameras, renderer, DEPTH_TOLERANCE)
     inside = _erode((views.mask > 0.5).float(), cfg.mask_margin)
-    pix, z = cameras.project(pos)  # (C, N, 2), (C, N)
-    grid = torch.stack([pix[..., 0] / W * 2 - 1, pix[..., 1] / H * 2 - 1], -1)[:, None]  # (C, 1, N, 2)
-
-    def sample(images: torch.Tensor, mode: str) -> torch.Tensor:  # (C, K, H, W) -> (C, N, K)
-        return F.grid_sample(images.float(), grid, mode=mode, padding_mode="zeros",
-                             align_corners=False)[:, :, 0].transpose(1, 2)
-
-    depth = sample(seen_depth[:, None], "nearest")[..., 0]
     # Colours are sampled with the mask as weight (normalised convolution), so a texel at the
     # silhouette never blends in the background behind the person.
-    alpha = sample(inside[:, None], "bilinear")[..., 0]
-    colour = sample((views.rgb * inside[..., None]).permute(0, 3, 1, 2), "bilinear") / alpha.clamp_min(1e-6)[..., None]
-    in_person = alpha > 0.5
-    to_camera = F.normalize(cameras.centers[:, None] - pos[None], dim=-1)  # (C, N, 3)
-    facing = (to_camera * nrm[None]).sum(-1)
-    in_frame = (grid[:, 0].abs() <= 1).all(-1)
-    visible = in_frame & in_person & (depth > 0) & ((z - depth).abs() < DEPTH_TOLERANCE) & (facing > MIN_FACING)
+    alpha = seen.sample(inside[:, None])[..., 0]
+    colour = seen.sample((views.rgb * inside[..., None]).permute(0, 3, 1, 2)) / alpha.clamp_min(1e-6)[..., None]
+    facing = seen.facing
+    visible = seen.visible & (alpha > 0.5) & (facing > MIN_FACING)
     weight = torch.where(visible, ((facing - MIN_FACING) / (1 - MIN_FACING)).clamp(0, 1) ** cfg.sharpness,
                          torch.zeros_like(facing))
     return weight * views.trust, colour

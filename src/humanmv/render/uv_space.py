@@ -103,3 +103,41 @@ def rasterize_uv(mesh: Mesh, size: int) -> UVRaster:
     mask = face >= 0
     face[~mask] = -1
     return UVRaster(face, torch.from_numpy(pos[..., :3].copy()), torch.from_numpy(nrm[..., :3].copy()), mask)
+
+
+@dataclass
+class TexelViews:
+    """Where C cameras see N surface points (e.g. the texels of a UV raster).
+
+    grid: (C, 1, N, 2) the points' image positions in `grid_sample` units ([-1, 1],
+    align_corners=False, pixel centres at integer + 0.5 as the renderer).
+    visible: (C, N) bool, in the frame and not hidden by the mesh (the camera's rendered depth
+    there agrees with the point's depth within `tolerance` metres).
+    facing: (C, N) cosine between each point's normal and its direction to the camera.
+    """
+
+    grid: torch.Tensor
+    visible: torch.Tensor
+    facing: torch.Tensor
+
+    def sample(self, images: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+        """images (C, K, H, W) -> (C, N, K) at the points (zeros outside the frame)."""
+        return torch.nn.functional.grid_sample(images.float(), self.grid, mode=mode, padding_mode="zeros",
+                                               align_corners=False)[:, :, 0].transpose(1, 2)
+
+
+def texel_views(mesh: Mesh, positions: torch.Tensor, normals: torch.Tensor, cameras, renderer,
+                tolerance: float = 0.02) -> TexelViews:
+    """Which of C cameras (`Cameras`, W x H) see the points `positions` (N, 3) of `mesh`'s
+    surface (world, unit `normals` (N, 3)), rendered with `renderer` for the depth test."""
+    W, H = cameras.width, cameras.height
+    depth = renderer.render(mesh, cameras, outputs=("depth",)).depth  # (C, H, W)
+    pix, z = cameras.project(positions)  # (C, N, 2), (C, N)
+    grid = torch.stack([pix[..., 0] / W * 2 - 1, pix[..., 1] / H * 2 - 1], -1)[:, None]  # (C, 1, N, 2)
+    views = TexelViews(grid, torch.zeros(0), torch.zeros(0))
+    seen_depth = views.sample(depth[:, None], "nearest")[..., 0]
+    in_frame = (grid[:, 0].abs() <= 1).all(-1)
+    views.visible = in_frame & (seen_depth > 0) & ((z - seen_depth).abs() < tolerance)
+    to_camera = torch.nn.functional.normalize(cameras.centers[:, None] - positions[None], dim=-1)
+    views.facing = (to_camera * normals[None]).sum(-1)
+    return views

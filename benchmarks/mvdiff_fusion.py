@@ -43,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from humanmv.data.format import read_subject
-    from humanmv.data.mvdiff_pairs import prior_views_for_subject
+    from humanmv.pipelines.prior_views import prior_views_for_subject
     from humanmv.eval.bench import split_folders
     from humanmv.pipelines.mvdiff import MVDiffGenerator
     from humanmv.pipelines.prior import PriorPipeline

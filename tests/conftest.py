@@ -32,7 +32,7 @@ def examples_dir() -> Path:
 def mvdiff_data(tmp_path_factory) -> Path:
     """A 2-subject body-train dataset with the prior's views prepared (mvdiff training pairs);
     use `split=None` to read both subjects whatever their split."""
-    from humanmv.data.mvdiff_pairs import prepare_prior_views
+    from humanmv.pipelines.prior_views import prepare_prior_views
     from humanmv.data.synth import synthesize
 
     root = tmp_path_factory.mktemp("mvdiff_data")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
@@ -13,21 +12,10 @@ from typing import Optional
 import typer
 
 from humanmv.errors import HumanMVError
+from humanmv.log import setup_logging
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="One photo of a person -> consistent multi-view images and a 3D avatar.")
-log = logging.getLogger("humanmv")
-
-
-def _setup_logging(quiet: bool) -> None:
-    """humanmv's own log (warnings such as "several people found") on stderr; other packages'
-    chatter only from WARNING up."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("humanmv: %(levelname)s: %(message)s"))
-    log.handlers[:] = [handler]
-    log.setLevel(logging.WARNING if quiet else logging.INFO)
-    log.propagate = False
-    logging.basicConfig(level=logging.WARNING)
 
 
 @app.command()
@@ -49,7 +37,7 @@ def fit(
     quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
 ) -> None:
     """Fit the Anny body (or head) to a photo: fit.json, overlay.png, normals/*.png."""
-    _setup_logging(quiet)
+    setup_logging(quiet)
     from humanmv.errors import ConfigError
 
     if mode not in ("auto", "body", "head"):
@@ -116,7 +104,7 @@ def generate(
 ) -> None:
     """Views all round + a textured 3D avatar from one photo (views/, normals/, masks/,
     cameras.json, transforms.json, grid.png, turntable.mp4, avatar.glb, fit.json, run.json)."""
-    _setup_logging(quiet)
+    setup_logging(quiet)
     from humanmv.errors import ConfigError
     from humanmv.pipelines.options import FIT_MODES, perception_options
 
@@ -183,7 +171,7 @@ def synth(
     quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
 ) -> None:
     """Synthetic multi-view people with ground truth (RGBA, normals, depth, masks, part labels)."""
-    _setup_logging(quiet)
+    setup_logging(quiet)
     from humanmv.data.engine import get_preset
     from humanmv.errors import ConfigError
 
@@ -223,7 +211,7 @@ def import_scans_command(
 ) -> None:
     """Render folders of textured scans (THuman2.1, 2K2K, CustomHumans, GLB...) into the
     multi-view subject format."""
-    _setup_logging(quiet)
+    setup_logging(quiet)
     from humanmv.data.scans import import_scans
     from humanmv.pipelines.options import check_view_options
 
@@ -245,7 +233,7 @@ def prune(
 ) -> None:
     """Prune synthetic multi-view data (seed 001): drop back views with a face (Janus) and keep
     the top --tau of subjects by identity consistency. Moves to _pruned/, never deletes."""
-    _setup_logging(quiet)
+    setup_logging(quiet)
     from humanmv.errors import ConfigError
 
     if not 0 < tau <= 1:
@@ -279,7 +267,7 @@ def bench(
     """Score view generators: on held-out synthetic subjects (--split: PSNR, SSIM, LPIPS, IoU,
     front/back, face identity, FID, CLIP, view consistency) or on real photos (--real: success
     rate, time, face identity, pose PCK, view consistency)."""
-    _setup_logging(quiet)
+    setup_logging(quiet)
     from humanmv.errors import ConfigError
     from humanmv.eval.methods import check_methods
     from humanmv.io.atomic import atomic_output_dir, refuse_existing_output

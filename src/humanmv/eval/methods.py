@@ -126,7 +126,7 @@ class Prior:
         self.pipe = PriorPipeline(texture_size=512)
 
     def __call__(self, gt: SubjectViews, name: str) -> Prediction:
-        from humanmv.data.mvdiff_pairs import prior_views_for_subject
+        from humanmv.pipelines.prior_views import prior_views_for_subject
 
         rig, _ = _split_views(gt)
         views = prior_views_for_subject(self.pipe, gt, name, cameras=rig).views
@@ -151,7 +151,7 @@ class MVDiff(Prior):
         self.generator = MVDiffGenerator(self.pipe.renderer, checkpoint, fuse=fuse, body=self.pipe.body)
 
     def __call__(self, gt: SubjectViews, name: str) -> Prediction:
-        from humanmv.data.mvdiff_pairs import prior_views_for_subject
+        from humanmv.pipelines.prior_views import prior_views_for_subject
 
         rig, _ = _split_views(gt)
         result = prior_views_for_subject(self.pipe, gt, name, cameras=rig)

@@ -1,5 +1,6 @@
 """The generator interface: what every view generator (prior, mvdiff, head360, gan3d) takes
-and returns, and the registry the CLI picks from by name.
+and returns, the registry the CLI picks from by name, and the "prior" generator itself (a
+render of the textured avatar), which the learned generators start from.
 
 A generator receives the `Subject` (the photo, its fit and the textured avatar the prior
 builds) and the target cameras, and returns `GeneratedViews`. The prior generator renders the
@@ -18,7 +19,7 @@ from humanmv.body.anny_model import BodyParams
 from humanmv.body.fitting import FitTargets
 from humanmv.cameras import Cameras
 from humanmv.errors import ConfigError
-from humanmv.render import Mesh
+from humanmv.render import Mesh, Renderer
 
 
 @dataclass
@@ -73,6 +74,20 @@ class Generator(Protocol):
     name: str
 
     def __call__(self, subject: Subject, cameras: Cameras, seed: int = 0) -> GeneratedViews: ...
+
+
+class PriorGenerator:
+    """"prior": no learned model; render the textured avatar from every camera."""
+
+    name = "prior"
+
+    def __init__(self, renderer: Renderer) -> None:
+        self.renderer = renderer
+
+    def __call__(self, subject: Subject, cameras: Cameras, seed: int = 0) -> GeneratedViews:
+        out = self.renderer.render(subject.avatar, cameras, outputs=("mask", "rgb", "normal", "depth"))
+        rgb = out.rgb * out.mask[..., None]
+        return GeneratedViews(cameras, rgb, out.mask, out.normal, out.depth)
 
 
 _REGISTRY: dict[str, Callable[..., Generator]] = {}

@@ -7,7 +7,7 @@
 
 Inputs (float32, [0, 1], any H x W, resized here to the model's size):
     reference (4, H', W'): the input photo's RGBA (RGB on white + person mask), cropped around
-        the person (`data.mvdiff_pairs.reference_inputs`);
+        the person (`models.inputs.reference_inputs`);
     reference_conditions (7, H', W'): the prior's render at the same crop: coarse RGBA + normal01;
     coarse (N, 4, H, W): the prior's coarse RGBA at the N target cameras;
     normal (N, 3, H, W): the prior's camera-space normals, (n + 1) / 2, white outside the mask;
@@ -274,7 +274,7 @@ class MVDiffGenerator:
                  views_per_pass: int | None = None, fuse: bool = True, photo_trust: float = 16.0,
                  fusion: FusionConfig | None = None, body=None, refit: bool = True,
                  refit_config: RefitConfig | None = None) -> None:
-        from humanmv.pipelines.prior import PriorGenerator
+        from humanmv.pipelines.generator import PriorGenerator
 
         folder = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
         self.pipe = MVDiffPipeline.from_pretrained(folder)
@@ -291,7 +291,7 @@ class MVDiffGenerator:
         targets; photo (H, W, 3) and person_mask (H, W): the input; photo_view: the prior's
         render at the photo camera (rgb, mask, normal (H, W[, 3])); input_w2c (4, 4). Returns
         GeneratedViews (the model's masks, the prior's normals and depth)."""
-        from humanmv.data.mvdiff_pairs import REFERENCE_FILL, reference_inputs, view_tensors
+        from humanmv.models.inputs import REFERENCE_FILL, reference_inputs, view_tensors
         from humanmv.models.camera import camera_features
         from humanmv.pipelines.generator import GeneratedViews
 

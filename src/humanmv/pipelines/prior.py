@@ -24,7 +24,7 @@ from humanmv.cameras import Cameras, orbit_cameras_around, ring_azimuths
 from humanmv.io.images import LoadedImage
 from humanmv.perception import Perception
 from humanmv.pipelines.fitting import FitPipeline, PhotoFit
-from humanmv.pipelines.generator import (GeneratedViews, Subject, make_generator,
+from humanmv.pipelines.generator import (GeneratedViews, PriorGenerator, Subject, make_generator,
                                          register_generator)
 from humanmv.pipelines.options import check_view_options
 from humanmv.render import Renderer
@@ -32,20 +32,6 @@ from humanmv.render import Renderer
 DEFAULT_SIZE = 512
 # Framing of the orbit views: vertical field of view and elevation (degrees).
 VIEW_FOV = {"body": 30.0, "head": 25.0}
-
-
-class PriorGenerator:
-    """"prior": no learned model; render the textured avatar from every camera."""
-
-    name = "prior"
-
-    def __init__(self, renderer: Renderer) -> None:
-        self.renderer = renderer
-
-    def __call__(self, subject: Subject, cameras: Cameras, seed: int = 0) -> GeneratedViews:
-        out = self.renderer.render(subject.avatar, cameras, outputs=("mask", "rgb", "normal", "depth"))
-        rgb = out.rgb * out.mask[..., None]
-        return GeneratedViews(cameras, rgb, out.mask, out.normal, out.depth)
 
 
 register_generator("prior", lambda renderer, **_: PriorGenerator(renderer))

@@ -88,7 +88,7 @@ def check_data(root: str | Path) -> list[str]:
 
 def ensure_prior_views(root: str | Path, progress: Optional[Callable[[int, int], None]] = None) -> int:
     """Check the dataset folder and fit the prior to any subject that has no prior views yet
-    (ROOT/prior/, `humanmv.data.mvdiff_pairs.prepare_prior_views`, resumable). Returns the
+    (ROOT/prior/, `humanmv.pipelines.prior_views.prepare_prior_views`, resumable). Returns the
     number of subjects prepared now."""
     root = Path(root)
     names = check_data(root)
@@ -97,6 +97,6 @@ def ensure_prior_views(root: str | Path, progress: Optional[Callable[[int, int],
     todo = [n for n in names if not (root / "prior" / n / "meta.json").is_file() and n not in failed]
     if not todo:
         return 0
-    from humanmv.data.mvdiff_pairs import prepare_prior_views
+    from humanmv.pipelines.prior_views import prepare_prior_views
 
     return prepare_prior_views(root, progress=progress)

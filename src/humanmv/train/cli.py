@@ -34,10 +34,10 @@ def train_mvdiff_command(
 ) -> None:
     """Train the mvdiff multi-view generator (several processes:
     `accelerate launch -m humanmv.train mvdiff ...`)."""
-    from humanmv.cli import _setup_logging
+    from humanmv.log import setup_logging
     from humanmv.train.config import TrainConfig
 
-    _setup_logging(quiet)
+    setup_logging(quiet)
     options = {"config": config, "steps": steps, "batch_size": batch_size, "views": views, "size": size,
                "lr": lr, "warmup_steps": warmup_steps, "checkpoint_every": checkpoint_every,
                "sample_every": sample_every, "log_every": log_every, "seed": seed,

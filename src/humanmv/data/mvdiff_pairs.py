@@ -35,7 +35,7 @@ class MVDiffPairs(Dataset):
         self.root, self.views, self.size, self.seed, self.epoch = Path(root), views, size, seed, 0
         if not (self.root / "prior").is_dir():
             raise ConfigError(f"{root}: no prior/ views; prepare them with "
-                              "humanmv.data.mvdiff_pairs.prepare_prior_views (the train command does)")
+                              "humanmv.pipelines.prior_views.prepare_prior_views (the train command does)")
         self.subjects = [n for n in finished_subjects(self.root, split)
                          if (self.root / "prior" / n / "meta.json").is_file()]
         if not self.subjects:

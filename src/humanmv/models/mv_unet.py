@@ -236,14 +236,20 @@ class MultiViewUNet(nn.Module):
         return model
 
 
-def load_config(path: Path) -> MVDiffConfig:
-    """Read an MVDiffConfig JSON file; CheckpointError naming the file on any problem."""
+def _read_json(path: Path, missing: str) -> dict:
+    """A checkpoint's JSON file; CheckpointError naming the file when it is missing (`missing`
+    says what to do) or not valid JSON."""
     if not path.is_file():
-        raise CheckpointError(f"{path}: config file missing; the checkpoint is incomplete, save it again")
+        raise CheckpointError(f"{path}: {missing}")
     try:
-        raw = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path}: not valid JSON ({exc}); restore or re-save the checkpoint") from exc
+
+
+def load_config(path: Path) -> MVDiffConfig:
+    """Read an MVDiffConfig JSON file; CheckpointError naming the file on any problem."""
+    raw = _read_json(path, "config file missing; the checkpoint is incomplete, save it again")
     try:
         return MVDiffConfig.from_dict(raw)
     except ConfigError as exc:
@@ -278,12 +284,7 @@ def _read_safetensors(path: Path, expected: dict[str, tuple]) -> dict[str, torch
 
 def _check_diffusers_config(path: Path, config: MVDiffConfig) -> None:
     """Compare a diffusers UNet config.json with `config`'s plain UNet shape."""
-    if not path.is_file():
-        raise CheckpointError(f"{path}: diffusers UNet config missing")
-    try:
-        raw = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path}: not valid JSON ({exc})") from exc
+    raw = _read_json(path, "diffusers UNet config missing")
     want = config.unet_kwargs(plain=True)
     levels = len(config.block_out_channels)
     for key in ("in_channels", "out_channels") + _DIFFUSERS_FIELDS:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from humanmv.body.anny_model import AnnyBody, BodyParams
+from humanmv.body.anny_model import AnnyBody, BodyParams, axis_angle_to_matrix
 from humanmv.body.camera_fit import robust
 from humanmv.body.fitting import FitTargets, pose_prior, silhouette_fields, silhouette_loss
 from humanmv.cameras import Cameras
@@ -65,15 +65,6 @@ class RefitResult:
     seconds: float = 0.0
 
 
-def _axis_angle_matrix(r: torch.Tensor) -> torch.Tensor:
-    """(3,) axis-angle -> (3, 3) rotation (Rodrigues; differentiable at 0)."""
-    theta = torch.sqrt((r * r).sum() + 1e-12)
-    k = r / theta
-    K = torch.zeros(3, 3, dtype=r.dtype)
-    K[0, 1], K[0, 2], K[1, 0], K[1, 2], K[2, 0], K[2, 1] = -k[2], k[1], k[2], -k[0], -k[1], k[0]
-    return torch.eye(3, dtype=r.dtype) + torch.sin(theta) * K + (1 - torch.cos(theta)) * (K @ K)
-
-
 def refit_body_to_views(body: AnnyBody, params: BodyParams, photo_camera: Cameras, photo: FitTargets,
                         masks: torch.Tensor, cameras: Cameras, config: RefitConfig | None = None) -> RefitResult:
     """Refit `params` (the photo's fit, batch 1) to C generated views.
@@ -110,7 +101,7 @@ def refit_body_to_views(body: AnnyBody, params: BodyParams, photo_camera: Camera
 
     def evaluate() -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         out = body(BodyParams(pose[None], torch.sigmoid(logit)[None], expression))
-        R = _axis_angle_matrix(rot)
+        R = axis_angle_to_matrix(rot)
         verts = (out.vertices[0] - centre) @ R.T + centre + shift
         sparse = verts[:: cfg.vertex_stride]
         terms: dict[str, torch.Tensor] = {}
@@ -141,7 +132,7 @@ def refit_body_to_views(body: AnnyBody, params: BodyParams, photo_camera: Camera
         opt.step()
     with torch.no_grad():
         _, terms, verts = evaluate()
-        R = _axis_angle_matrix(rot)
+        R = axis_angle_to_matrix(rot)
     final = BodyParams(pose.detach()[None].clone(), torch.sigmoid(logit).detach()[None], expression.clone())
     return RefitResult(final, verts.detach(), R.detach(), shift.detach().clone(), centre,
                        {k: float(v) for k, v in terms.items()}, time.perf_counter() - start)

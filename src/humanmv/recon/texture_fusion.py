@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from humanmv.body.avatar_texture import push_pull_fill
 from humanmv.cameras import Cameras
@@ -38,13 +37,10 @@ class FusionConfig:
     (`benchmarks/mvdiff_fusion.py`).
     base_weight: weight of the base texture; a texel seen squarely by one view has weight
     1 (at 60 degrees off, 0.2 with sharpness 2), so the base shows only where no view sees
-    the texel or views see it edge-on.
-    mask_margin: pixels of each view's person mask eroded away before sampling (for views
-    whose silhouette pixels are a blend with the background)."""
+    the texel or views see it edge-on."""
 
     sharpness: float = 2.0
     base_weight: float = 1e-3
-    mask_margin: int = 0
 
 
 @dataclass
@@ -56,14 +52,6 @@ class FusedTexture:
     texture: torch.Tensor
     weight: torch.Tensor
     best_view: torch.Tensor
-
-
-def _erode(mask: torch.Tensor, pixels: int) -> torch.Tensor:
-    """(C, H, W) {0, 1} -> the same mask shrunk by `pixels` (a min-pool)."""
-    if pixels <= 0:
-        return mask
-    k = 2 * pixels + 1
-    return -F.max_pool2d(-mask[:, None], k, stride=1, padding=pixels)[:, 0]
 
 
 @dataclass
@@ -135,7 +123,7 @@ def _view_weights(mesh: Mesh, pos: torch.Tensor, nrm: torch.Tensor, views: ViewI
     """Per view and texel: weight (C, N) (0 where the view does not see the texel) and the
     view's colour there (C, N, 3). pos, nrm: (N, 3) texel positions and unit normals, world."""
     seen = texel_views(mesh, pos, nrm, views.cameras, renderer, DEPTH_TOLERANCE)
-    inside = _erode((views.mask > 0.5).float(), cfg.mask_margin)
+    inside = (views.mask > 0.5).float()
     # Colours are sampled with the mask as weight (normalised convolution), so a texel at the
     # silhouette never blends in the background behind the person.
     alpha = seen.sample(inside[:, None])[..., 0]

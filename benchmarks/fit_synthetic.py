@@ -1,4 +1,4 @@
-"""Fitting accuracy on synthetic ground truth (issue 2's acceptance).
+"""Fitting accuracy on synthetic ground truth (the fitting's acceptance check).
 
 Body: N random Anny bodies (pose, phenotype) seen by random photo cameras; fit from their
 ground-truth 2D keypoints + rendered silhouettes; report the mean 2D keypoint error in % of the

@@ -45,7 +45,7 @@ def main() -> None:
     from humanmv.data.format import read_subject
     from humanmv.pipelines.prior_views import prior_views_for_subject
     from humanmv.eval.bench import split_folders
-    from humanmv.pipelines.mvdiff import MVDiffGenerator
+    from humanmv.generators.mvdiff import MVDiffGenerator
     from humanmv.pipelines.prior import PriorPipeline
     from humanmv.recon import FusionConfig
 

@@ -42,7 +42,7 @@ def main() -> None:
     from humanmv.data.format import read_subject
     from humanmv.data.format import finished_subjects
     from humanmv.pipelines.generator import GeneratedViews
-    from humanmv.pipelines.mvdiff import MVDiffGenerator
+    from humanmv.generators.mvdiff import MVDiffGenerator
 
     torch.set_num_threads(1)
     names = [n for n in finished_subjects(args.data, args.split) if (args.data / "prior" / n / "meta.json").is_file()]

@@ -1,4 +1,4 @@
-"""Diversity of the synthetic subject engine (issue 4): over N subjects, the ranges of age,
+"""Diversity of the synthetic subject engine: over N subjects, the ranges of age,
 height and BMI (Anny's anthropometry on the rest shape) and the counts of skin tones, garment
 types, hair styles and pose families. Targets: >= 6 skin tones, >= 5 garment types, >= 4 hair
 styles, >= 5 pose families.

@@ -1,4 +1,4 @@
-"""Ground truth of the synthetic engine agrees with itself (issue 4's acceptance), on N
+"""Ground truth of the synthetic engine agrees with itself (the engine's acceptance check), on N
 body-bench subjects read back from disk (16-bit mm depth, 8-bit normals):
 
 (a) depth reprojection between pairs of views (15 and 45 degrees apart) with the cameras: mean

@@ -1,4 +1,4 @@
-"""Throughput of the synthetic engine (issue 4's target: >= 100 views/s at 256x256 on 2 cores
+"""Throughput of the synthetic engine (target: >= 100 views/s at 256x256 on 2 cores
 for the body presets). Reports views/s with 1 and 2 workers, for rendering alone (in memory:
 RGB + normal + depth + mask + labels, shading included) and for rendering + writing the subject
 folders (5 PNG layers per view), through the same code as `humanmv synth --workers K`.

@@ -168,8 +168,18 @@ def test_resized_scales_pixels_per_axis() -> None:
 
 
 def test_bad_shapes_raise() -> None:
-    with pytest.raises(ConfigError):
+    # Shapes passed between our own functions are contracts (ValueError with a traceback), not
+    # user input.
+    with pytest.raises(ValueError, match=r"world_to_cam \(C,4,4\)") as err:
         Cameras(torch.eye(3)[None], torch.eye(4)[None, :3], 16, 16)
+    assert not isinstance(err.value, ConfigError)
+    K, w2c = torch.eye(3).repeat(2, 1, 1), torch.eye(4).repeat(2, 1, 1)
+    with pytest.raises(ValueError, match="sizes must be"):
+        Cameras(K, w2c, 16, 16, sizes=torch.tensor([[16, 16]]))
+    with pytest.raises(ValueError, match="sizes must be"):
+        Cameras(K, w2c, 16, 16, sizes=torch.tensor([[16, 16], [0, 16]]))
+    with pytest.raises(ValueError, match="largest view size 20x16, got 16x16"):
+        Cameras(K, w2c, 16, 16, sizes=torch.tensor([[16, 16], [20, 12]]))
 
 
 # ---- JSON ---------------------------------------------------------------------------------------
@@ -231,7 +241,7 @@ def _bad(change) -> list[dict]:
     (_bad(lambda v: v[0]["world_to_camera"][0].__setitem__(3, float("nan"))), "finite"),
     (_bad(lambda v: v[0].__setitem__("width", 4)), "width/height"),
     (_bad(lambda v: v[1].__setitem__("height", 100000)), "width/height"),
-    (_bad(lambda v: v[1].__setitem__("width", 32)), "width/height"),  # mixed sizes
+    (_bad(lambda v: v[1].__setitem__("width", "wide")), "view 1 has a malformed value"),
 ])
 def test_from_json_errors_name_the_problem(views, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -7,6 +7,12 @@ Conventions (see DESIGN.md):
 - Orbit camera at azimuth `az`, elevation `el` (degrees), distance `d` from the target:
   position = target + (d sin az cos el, d sin el, d cos az cos el), looking at the target.
   az = 0 is the front view, az = 90 shows the subject's left side (+X), az = 180 the back.
+- Image sizes: every view has its own (width, height) (`Cameras.sizes`; real rigs mix sensors).
+  Batched images of a camera set share one canvas, the largest width x the largest height over
+  the views (`Cameras.width`, `Cameras.height`). `K` counts pixels from the top-left corner, so
+  view i's own image is exactly the top-left width_i x height_i corner of its canvas; the rest
+  of the canvas is background. A point that projects outside view i's own size is not seen by
+  view i, even where it lands on the canvas.
 """
 
 from __future__ import annotations
@@ -26,14 +32,19 @@ WORLD_UP = (0.0, 1.0, 0.0)
 
 @dataclass
 class Cameras:
-    """A batch of C pinhole cameras sharing one image size.
+    """A batch of C pinhole cameras, each with its own image size.
 
     Attributes:
-        K: (C, 3, 3) float32 intrinsics in pixels.
+        K: (C, 3, 3) float32 intrinsics in pixels, counted from view i's top-left corner.
         world_to_cam: (C, 4, 4) float32 world-to-camera transforms (OpenCV axes).
-        width, height: image size in pixels.
+        width, height: the canvas in pixels: the largest width and the largest height over the
+            views, the (H, W) of every batched image of these cameras.
         names: C view names (e.g. "000").
         az, el: (C,) float32 orbit angles in degrees, NaN where a camera is not an orbit view.
+        sizes: (C, 2) int64 (width, height) of each view. None means every view is
+            width x height; given, width and height must be its column maxima (checked, so a
+            canvas never silently crops a view). `with_sizes` computes the canvas for you.
+    View i's image is the top-left sizes[i] corner of the canvas (module docstring).
     """
 
     K: torch.Tensor
@@ -43,37 +54,89 @@ class Cameras:
     names: list[str] = field(default_factory=list)
     az: torch.Tensor | None = None
     el: torch.Tensor | None = None
+    sizes: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         C = self.K.shape[0]
         if self.K.shape != (C, 3, 3) or self.world_to_cam.shape != (C, 4, 4):
-            raise ConfigError(
+            raise ValueError(
                 f"cameras need K (C,3,3) and world_to_cam (C,4,4), got {tuple(self.K.shape)} "
                 f"and {tuple(self.world_to_cam.shape)}"
             )
+        self.width, self.height = int(self.width), int(self.height)
+        if self.sizes is None:
+            self.sizes = torch.tensor([[self.width, self.height]], dtype=torch.int64).repeat(C, 1)
+        else:
+            self.sizes = torch.as_tensor(self.sizes, dtype=torch.int64).detach().cpu().clone()
+            if self.sizes.shape != (C, 2) or (C and int(self.sizes.min()) < 1):
+                raise ValueError(f"sizes must be (C, 2) = ({C}, 2) positive (width, height), "
+                                 f"got {tuple(self.sizes.shape)}")
+            canvas = tuple(self.sizes.max(0).values.tolist()) if C else (self.width, self.height)
+            if canvas != (self.width, self.height):
+                raise ValueError(f"width x height must be the largest view size {canvas[0]}x"
+                                 f"{canvas[1]}, got {self.width}x{self.height}")
         if not self.names:
             self.names = [f"{i:03d}" for i in range(C)]
         nan = torch.full((C,), float("nan"))
         self.az = nan.clone() if self.az is None else self.az.float()
         self.el = nan.clone() if self.el is None else self.el.float()
 
+    @classmethod
+    def with_sizes(cls, K: torch.Tensor, world_to_cam: torch.Tensor,
+                   sizes: torch.Tensor | Sequence[Sequence[int]], names: list[str] | None = None,
+                   az: torch.Tensor | None = None, el: torch.Tensor | None = None) -> "Cameras":
+        """Cameras whose views have their own `sizes` (C, 2) (width, height), on the canvas
+        that holds them all (the largest width and height)."""
+        sizes = torch.as_tensor(sizes, dtype=torch.int64)
+        if sizes.dim() != 2 or sizes.shape[0] == 0:
+            raise ValueError(f"sizes must be (C, 2) with C >= 1, got {tuple(sizes.shape)}")
+        width, height = sizes.max(0).values.tolist()
+        return cls(K, world_to_cam, width, height, names or [], az, el, sizes)
+
+    @classmethod
+    def cat(cls, parts: Sequence["Cameras"]) -> "Cameras":
+        """One camera set of the views of `parts` in order, each keeping its size."""
+        if not parts:
+            raise ValueError("Cameras.cat needs at least one camera set")
+        return cls.with_sizes(torch.cat([p.K for p in parts]),
+                              torch.cat([p.world_to_cam for p in parts]),
+                              torch.cat([p.sizes for p in parts]),
+                              [n for p in parts for n in p.names],
+                              torch.cat([p.az for p in parts]), torch.cat([p.el for p in parts]))
+
     def __len__(self) -> int:
         return self.K.shape[0]
 
     def __getitem__(self, index: int | slice | Sequence[int] | torch.Tensor) -> "Cameras":
+        """The cameras at `index`, each keeping its size, on the canvas of the selected views
+        (an empty selection keeps this canvas)."""
         idx = torch.as_tensor([index]) if isinstance(index, int) else index
         if isinstance(idx, slice):
             idx = torch.arange(len(self))[idx]
         idx = torch.as_tensor(idx, dtype=torch.long)
+        sizes = self.sizes[idx]
+        width, height = sizes.max(0).values.tolist() if len(idx) else (self.width, self.height)
         return Cameras(
             K=self.K[idx],
             world_to_cam=self.world_to_cam[idx],
-            width=self.width,
-            height=self.height,
+            width=width,
+            height=height,
             names=[self.names[i] for i in idx.tolist()],
             az=self.az[idx],
             el=self.el[idx],
+            sizes=sizes,
         )
+
+    @property
+    def mixed_sizes(self) -> bool:
+        """Whether the views differ in size (some view is smaller than the canvas)."""
+        return bool((self.sizes != torch.tensor([self.width, self.height])).any())
+
+    def valid_mask(self) -> torch.Tensor:
+        """(C, H, W) bool on the canvas: True on view i's own top-left sizes[i] corner."""
+        cols = torch.arange(self.width)[None, None, :] < self.sizes[:, 0, None, None]
+        rows = torch.arange(self.height)[None, :, None] < self.sizes[:, 1, None, None]
+        return rows & cols
 
     @property
     def cam_to_world(self) -> torch.Tensor:
@@ -104,26 +167,28 @@ class Cameras:
         return pixels, z
 
     def resized(self, width: int, height: int) -> "Cameras":
-        """The same cameras for another image size (intrinsics scaled per axis)."""
-        sx, sy = width / self.width, height / self.height
+        """The same cameras with every view width x height (intrinsics scaled per axis from
+        each view's own size); the result has one size."""
         K = self.K.clone()
-        K[:, 0] *= sx
-        K[:, 1] *= sy
+        for i, (w, h) in enumerate(self.sizes.tolist()):
+            K[i, 0] *= width / w
+            K[i, 1] *= height / h
         return Cameras(K, self.world_to_cam.clone(), width, height, list(self.names),
                        self.az.clone(), self.el.clone())
 
     # ---- (de)serialisation: our cameras.json -------------------------------------------
     def to_json(self) -> list[dict]:
-        """The `cameras.json` list: one dict per view (name, K, world_to_camera, size, az, el)."""
+        """The `cameras.json` list: one dict per view (name, K, world_to_camera, its own width
+        and height, az, el)."""
         views = []
-        for i in range(len(self)):
+        for i, (w, h) in enumerate(self.sizes.tolist()):
             az, el = float(self.az[i]), float(self.el[i])
             views.append({
                 "name": self.names[i],
                 "K": self.K[i].tolist(),
                 "world_to_camera": self.world_to_cam[i].tolist(),
-                "width": self.width,
-                "height": self.height,
+                "width": w,
+                "height": h,
                 "az": None if math.isnan(az) else az,
                 "el": None if math.isnan(el) else el,
             })
@@ -131,11 +196,12 @@ class Cameras:
 
     @classmethod
     def from_json(cls, views: object, source: str = "cameras") -> "Cameras":
-        """Parse the `cameras.json` list format; raises ConfigError naming the bad field."""
+        """Parse the `cameras.json` list format (views may differ in size); raises ConfigError
+        naming the bad field."""
         if not isinstance(views, list) or not views:
             raise ConfigError(f"{source}: expected a non-empty JSON list of views; "
                               "see cameras.json in any humanmv output for the format")
-        Ks, w2cs, names, azs, els, sizes = [], [], [], [], [], set()
+        Ks, w2cs, names, azs, els, sizes = [], [], [], [], [], []
         for i, view in enumerate(views):
             where = f"{source}: view {i}"
             if not isinstance(view, dict):
@@ -161,17 +227,14 @@ class Cameras:
                 raise ConfigError(f"{where}: world_to_camera's last row must be [0, 0, 0, 1]")
             if min(size) < 8 or max(size) > 8192:
                 raise ConfigError(f"{where}: width/height must be within 8..8192, got {size}")
-            sizes.add(size)
+            sizes.append(size)
             Ks.append(K)
             w2cs.append(w2c)
             names.append(str(view.get("name", f"{i:03d}")))
             azs.append(float("nan") if view.get("az") is None else float(view["az"]))
             els.append(float("nan") if view.get("el") is None else float(view["el"]))
-        if len(sizes) != 1:
-            raise ConfigError(f"{source}: all views must share one width/height, got {sorted(sizes)}")
-        (width, height), = sizes
-        return cls(torch.stack(Ks), torch.stack(w2cs), width, height, names,
-                   torch.tensor(azs), torch.tensor(els))
+        return cls.with_sizes(torch.stack(Ks), torch.stack(w2cs), sizes, names,
+                              torch.tensor(azs), torch.tensor(els))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_json(), indent=1))
@@ -284,8 +347,11 @@ OPENCV_TO_OPENGL = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0]))
 
 def to_transforms_json(cameras: Cameras, image_paths: Sequence[str]) -> dict:
     """nerfstudio / instant-ngp `transforms.json`: OpenGL camera-to-world (x right, y up,
-    z back) per frame and per-frame intrinsics."""
+    z back) per frame and per-frame intrinsics, with each view's own w/h. The top-level
+    "w"/"h" are written only when every view has one size (nerfstudio reads per-frame sizes
+    first; a top-level size would be wrong for some frames)."""
     c2w = cameras.cam_to_world @ OPENCV_TO_OPENGL
+    sizes = cameras.sizes.tolist()
     frames = []
     for i, path in enumerate(image_paths):
         K = cameras.K[i]
@@ -294,9 +360,10 @@ def to_transforms_json(cameras: Cameras, image_paths: Sequence[str]) -> dict:
             "transform_matrix": c2w[i].tolist(),
             "fl_x": float(K[0, 0]), "fl_y": float(K[1, 1]),
             "cx": float(K[0, 2]), "cy": float(K[1, 2]),
-            "w": cameras.width, "h": cameras.height,
+            "w": sizes[i][0], "h": sizes[i][1],
         })
-    return {"camera_model": "OPENCV", "w": cameras.width, "h": cameras.height, "frames": frames}
+    shared = {} if cameras.mixed_sizes else {"w": cameras.width, "h": cameras.height}
+    return {"camera_model": "OPENCV", **shared, "frames": frames}
 
 
 def framing_distance(radius: float, fov_deg: float, margin: float = 1.1) -> float:
@@ -348,4 +415,4 @@ def align_to_fit(targets: Cameras, input_gt: Cameras, input_fit: Cameras, gt_dep
     w2c[:, :3, :3] = RT @ Rg.T @ Rf
     w2c[:, :3, 3] = ((RT @ (Rg.T @ (k * (tf + shift) - tg))) + tT) / k
     return Cameras(targets.K.clone(), w2c, targets.width, targets.height, list(targets.names),
-                   targets.az.clone(), targets.el.clone())
+                   targets.az.clone(), targets.el.clone(), targets.sizes.clone())

@@ -52,7 +52,7 @@ def fit(
     photo = load_image(image)
     # Perception runs in a child process while this one imports torch and loads Anny.
     from humanmv.perception.background import BackgroundPerception
-    from humanmv.pipelines.options import perception_options
+    from humanmv.pipelines.checks import perception_options
 
     with BackgroundPerception(photo.rgb, **perception_options(mode, photo.path.name)) as perceiving:
         from humanmv.pipelines.fitting import FitPipeline, save_fit_outputs
@@ -92,28 +92,31 @@ def generate(
     out: Path = typer.Option(..., "--out", help="Output folder (created; must not exist unless --overwrite)."),
     mode: str = typer.Option("auto", "--mode", help="body, head, or auto (body if the torso is visible)."),
     views: int = typer.Option(16, "--views", help="Number of orbit views, evenly spaced from the front."),
-    cameras: Optional[Path] = typer.Option(None, "--cameras", help="cameras.json with custom cameras (instead of --views)."),
+    cameras: Optional[Path] = typer.Option(None, "--cameras", help="cameras.json with custom cameras (instead of --views); views may differ in size."),
     size: Optional[int] = typer.Option(None, "--size", help="View size in pixels (default 512; with --cameras, rescales them)."),
-    generator: str = typer.Option("prior", "--generator", help="View generator: prior (no learned model) or mvdiff (multi-view diffusion)."),
-    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="mvdiff pipeline folder (default: the shipped mvdiff-small)."),
-    raw_views: bool = typer.Option(False, "--raw-views", help="mvdiff: the model's views as generated, not fused into the avatar (less consistent)."),
+    generator: str = typer.Option("prior", "--generator", help="View generator (`humanmv generators` lists them with their options)."),
+    opt: Optional[list[str]] = typer.Option(None, "--opt", help="A stage option, STAGE.KEY=VALUE (repeatable), e.g. mvdiff.steps=10 or reconstruct.photo_trust=4."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Weights folder of the generator (default: its shipped weights)."),
+    reconstruct: Optional[str] = typer.Option(None, "--reconstruct", help="Views -> 3D: none, texture (fuse the views into the texture), refit (refit the body, then texture) or surface (default: the generator's)."),
+    refine: Optional[str] = typer.Option(None, "--refine", help="Refine stages after the generator, comma-separated, or none (default: the generator's)."),
     texture_size: int = typer.Option(1024, "--texture-size", help="UV texture size in pixels."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same output)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
     quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
 ) -> None:
     """Views all round + a textured 3D avatar from one photo (views/, normals/, masks/,
-    cameras.json, transforms.json, grid.png, turntable.mp4, avatar.glb, fit.json, run.json)."""
+    cameras.json, transforms.json, grid.png, turntable.mp4, avatar.glb, avatar.json, fit.json,
+    run.json)."""
     setup_logging(quiet)
     from humanmv.errors import ConfigError
-    from humanmv.pipelines.options import FIT_MODES, perception_options
+    from humanmv.pipelines.checks import FIT_MODES, check_view_options, perception_options
 
     if mode not in FIT_MODES:
         raise ConfigError(f"--mode must be auto, body or head, got {mode!r}")
     if not 256 <= texture_size <= 4096:
         raise ConfigError(f"--texture-size must be within 256..4096, got {texture_size}")
     start = time.perf_counter()
-    from humanmv.io.atomic import atomic_output_dir, refuse_existing_output
+    from humanmv.io.atomic import refuse_existing_output
     from humanmv.io.images import load_image
 
     refuse_existing_output(out, overwrite)
@@ -122,42 +125,38 @@ def generate(
         from humanmv.cameras import Cameras
 
         custom = Cameras.load(cameras)
-    from humanmv.pipelines.options import check_view_options
-
     check_view_options(views, custom, size)
-    options = {}
-    if checkpoint is not None:
-        if generator != "mvdiff":
-            raise ConfigError("--checkpoint is for --generator mvdiff; drop it or add --generator mvdiff")
-        if not checkpoint.is_dir():
-            from humanmv.errors import CheckpointError
-
-            raise CheckpointError(f"{checkpoint}: checkpoint folder not found; pass a folder written by `humanmv train mvdiff` (its final/)")
-        options["checkpoint"] = checkpoint
-    if raw_views:
-        if generator != "mvdiff":
-            raise ConfigError("--raw-views is for --generator mvdiff; drop it or add --generator mvdiff")
-        options["fuse"] = False
     photo = load_image(image)
     from humanmv.perception.background import BackgroundPerception
 
     from rich.console import Console
 
     console = Console(stderr=True, quiet=quiet)
+    # Perception runs in a child process (forked before torch is imported) while this one
+    # loads the models; the generator choice is checked as soon as the registry is imported.
     perceiving = BackgroundPerception(photo.rgb, **perception_options(mode, photo.path.name))
     with perceiving, console.status("loading models") as status:
-        from humanmv.pipelines.outputs import save_generation
-        from humanmv.pipelines.prior import PriorPipeline
+        from humanmv.generators import GeneratorChoice
 
-        pipe = PriorPipeline(texture_size=texture_size, generator=generator, generator_options=options)
-        result = pipe(photo, mode=mode, views=views, cameras=custom, size=size, seed=seed,
-                      perception=perceiving.result(), progress=lambda s: status.update(s))
+        choice = GeneratorChoice.from_flags(generator, opt, checkpoint, reconstruct, refine)
+        from humanmv.studio import Studio
+
+        studio = Studio(texture_size=texture_size)
+        result = studio.generate(photo, choice, mode=mode, views=views, cameras=custom, size=size, seed=seed,
+                                 perception=perceiving.result(), progress=lambda s: status.update(s))
         status.update("writing outputs")
-        with atomic_output_dir(out, overwrite=overwrite) as tmp:
-            save_generation(pipe, result, tmp, run_info={"seed": seed, "image": str(image)})
+        studio.save(result, out, overwrite=overwrite, run_info={"seed": seed, "image": str(image)})
     if not quiet:
         n = len(result.views.cameras)
         print(f"{n} {result.subject.mode} views of {image} in {time.perf_counter() - start:.1f} s -> {out}")
+
+
+@app.command()
+def generators() -> None:
+    """The registered view generators and refine stages, with their modes, defaults and options."""
+    from humanmv.generators.listing import generators_text
+
+    print(generators_text())
 
 
 @app.command()
@@ -213,7 +212,7 @@ def import_scans_command(
     multi-view subject format."""
     setup_logging(quiet)
     from humanmv.data.scans import import_scans
-    from humanmv.pipelines.options import check_view_options
+    from humanmv.pipelines.checks import check_view_options
 
     check_view_options(views, None, size)
     report = import_scans(src, out, views=views, size=size, up=up, front=front, height=height,
@@ -251,9 +250,8 @@ def prune(
 def bench(
     split: Optional[Path] = typer.Option(None, "--split", help="A `humanmv synth` dataset folder (e.g. --preset body-bench)."),
     real: Optional[Path] = typer.Option(None, "--real", help="Instead of --split: a folder of real photos (no ground truth)."),
-    method: list[str] = typer.Option(["copy-input", "prior"], "--method", help="Method to score (repeatable): copy-input, prior, mvdiff, mvdiff-raw (its views before fusion)."),
+    method: list[str] = typer.Option(["copy-input", "prior"], "--method", help="Method to score (repeatable): copy-input or a generator, as NAME or NAME[KEY=VALUE,...], e.g. mvdiff[reconstruct=none] or mvdiff[checkpoint=DIR,steps=10] (see `humanmv generators`)."),
     out: Path = typer.Option(..., "--out", help="Results folder (results.json, results.md, comparison.png)."),
-    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="mvdiff pipeline folder for --method mvdiff (default: the shipped one)."),
     subset: str = typer.Option("auto", "--subset", help="--split subjects: auto (all of a *-bench dataset, else test), test, val, train or all."),
     subjects: int = typer.Option(0, "--subjects", help="At most this many subjects / photos (0 = all)."),
     lpips_weights: Optional[list[Path]] = typer.Option(None, "--lpips-weights", help="LPIPS weights: one combined file, or the flag twice (AlexNet trunk, then heads)."),
@@ -275,14 +273,6 @@ def bench(
     if (split is None) == (real is None):  # everything is checked before any work
         raise ConfigError("give either --split DIR (a `humanmv synth` dataset) or --real DIR (photos)")
     check_methods(method)
-    if checkpoint is not None:
-        if not any(m.startswith("mvdiff") for m in method):
-            raise ConfigError("--checkpoint is for --method mvdiff (or mvdiff-raw); add --method mvdiff or drop it")
-        from humanmv.eval.methods import use_mvdiff_checkpoint
-        from humanmv.pipelines.mvdiff import MVDiffPipeline
-
-        MVDiffPipeline.from_pretrained(checkpoint)  # a broken folder fails here, before any work
-        use_mvdiff_checkpoint(checkpoint)
     if split is not None:
         from humanmv.eval.bench import check_split, split_folders
 
@@ -303,7 +293,7 @@ def bench(
     from humanmv.eval.bench import Bench
     from humanmv.eval.report import results_markdown, write_results
 
-    runner = Bench(method, nets)
+    runner = Bench(method, nets)  # loads every method's models: a broken checkpoint fails here
     with Progress(disable=quiet, transient=True) as bar:
         task = bar.add_task("bench", total=None)
         tick = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
@@ -315,7 +305,7 @@ def bench(
             results, inputs = run_photos(runner, paths, views, size, tick)
     mode = "split" if split is not None else "real"
     run = {"split": str(split) if split else None, "real": str(real) if real else None, "methods": method,
-           "subset": subset, "views": views if real else None, "size": size if real else None}
+           "method_settings": runner.settings(), "subset": subset, "views": views if real else None, "size": size if real else None}
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
         summary = write_results(tmp, results, inputs, mode, run)
     if not quiet:

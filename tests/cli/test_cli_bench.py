@@ -146,26 +146,38 @@ def test_real_photos(examples_dir, tmp_path):
     assert (out / "comparison.png").is_file()
 
 
-def test_mvdiff_method_with_a_checkpoint(small_split, tmp_path, capsys):
-    """--method mvdiff scores the prior's views refined by a (random, tiny) mvdiff pipeline;
-    a broken --checkpoint is refused before any work."""
-    import json
-
+def test_generator_variants_with_a_checkpoint(small_split, tmp_path, capsys):
+    """--method mvdiff[checkpoint=DIR] scores the prior's views refined by a (random, tiny)
+    mvdiff pipeline, next to its raw views (reconstruct=none); a broken checkpoint or an option
+    of another generator is refused before any work."""
     from humanmv.models import MultiViewUNet, get_config
     from humanmv.pipelines.mvdiff import MVDiffPipeline
 
     torch.manual_seed(0)
     ckpt = tmp_path / "tiny"
     MVDiffPipeline(MultiViewUNet(get_config("tiny"))).save_pretrained(ckpt)
-    err = _fails(capsys, "--split", str(small_split), "--method", "mvdiff", "--checkpoint", str(tmp_path / "nope"),
+    err = _fails(capsys, "--split", str(small_split), "--method", f"mvdiff[checkpoint={tmp_path / 'nope'}]",
                  "--out", str(tmp_path / "bad"))
-    assert "nope" in err and not (tmp_path / "bad").exists()
-    err = _fails(capsys, "--split", str(small_split), "--method", "prior", "--checkpoint", str(ckpt),
+    assert "nope: checkpoint folder not found" in err and not (tmp_path / "bad").exists()
+    err = _fails(capsys, "--split", str(small_split), "--method", f"prior[checkpoint={ckpt}]", "--out", str(tmp_path / "bad"))
+    assert "--generator prior takes no checkpoint" in err
+    (tmp_path / "empty").mkdir()
+    err = _fails(capsys, "--split", str(small_split), "--method", f"mvdiff[checkpoint={tmp_path / 'empty'}]",
                  "--out", str(tmp_path / "bad"))
-    assert "--method mvdiff" in err
-    done = _run("--split", str(small_split), "--method", "prior", "--method", "mvdiff", "--checkpoint", str(ckpt),
+    assert "empty" in err and not (tmp_path / "bad").exists()
+    fused, raw = f"mvdiff[checkpoint={ckpt},steps=2]", f"mvdiff[checkpoint={ckpt},steps=2,reconstruct=none]"
+    done = _run("--split", str(small_split), "--method", "prior", "--method", fused, "--method", raw,
                 "--subjects", "1", "--out", str(tmp_path / "res"))
     assert done.returncode == 0, done.stderr
-    summary = json.loads((tmp_path / "res" / "results.json").read_text())["summary"]
-    assert summary["mvdiff"]["subjects"] == 1 and summary["mvdiff"]["failed"] == 0
-    assert "mvdiff" in (tmp_path / "res" / "results.md").read_text()
+    data = json.loads((tmp_path / "res" / "results.json").read_text())
+    summary = data["summary"]
+    for method in ("prior", fused, raw):
+        assert summary[method]["subjects"] == 1 and summary[method]["failed"] == 0, method
+    settings = data["run"]["method_settings"]
+    assert settings[raw]["reconstruct"] == "none" and settings[fused]["reconstruct"] == "refit"
+    assert settings[fused]["checkpoint"] == str(ckpt) and settings[fused]["options"]["steps"] == 2
+    # the fused views agree with each other through the refitted avatar's depth; the raw ones less
+    fused_psnr = summary[fused]["consistency"]["reprojection_psnr"]["mean"]
+    raw_psnr = summary[raw]["consistency"]["reprojection_psnr"]["mean"]
+    assert fused_psnr > raw_psnr + 3, (fused_psnr, raw_psnr)
+    assert fused in (tmp_path / "res" / "results.md").read_text()

@@ -44,10 +44,11 @@ def test_generate_writes_every_output(generated):
     transforms = json.loads((generated / "transforms.json").read_text())
     assert [f["file_path"] for f in transforms["frames"]] == [f"views/{n}.png" for n in names]
     assert (generated / "avatar.glb").read_bytes()[:4] == b"glTF"
+    assert json.loads((generated / "avatar.json").read_text())["mode"] == "body"
     assert (generated / "turntable.mp4").stat().st_size > 1000
     assert Image.open(generated / "grid.png").size[0] > 128
     run_info = json.loads((generated / "run.json").read_text())
-    assert run_info["generator"] == "prior" and run_info["seed"] == 0
+    assert run_info["generator"] == "prior" and run_info["seed"] == 0 and run_info["reconstruct"] == "none"
     assert {"fit", "texture", "generate"} <= set(run_info["timings_s"])
 
 

@@ -2,11 +2,13 @@ import json
 
 import pytest
 import torch
+from PIL import Image
 
 from humanmv.body.anny_model import BodyParams
-from humanmv.cameras import orbit_cameras_around
-from humanmv.data.format import read_subject, write_subject, SubjectViews
+from humanmv.cameras import Cameras, orbit_cameras_around
+from humanmv.data.format import read_subject, write_subject
 from humanmv.errors import ConfigError
+from humanmv.views import Views
 
 
 @pytest.fixture(scope="module")
@@ -16,8 +18,8 @@ def rendered(body, renderer):
     colors = (verts - verts.min(0).values) / (verts.max(0).values - verts.min(0).values)
     mesh = body.mesh(verts, vertex_colors=colors)
     out = renderer.render(mesh, cams, outputs=("rgb", "mask", "normal", "depth", "labels"))
-    return verts, SubjectViews(cams, out.rgb * out.mask[..., None], out.mask, out.normal, out.depth,
-                               out.labels, {"kind": "test", "seed": 3})
+    return verts, Views.from_render(cams, out, ("rgb", "mask", "normal", "depth", "labels"),
+                                    {"kind": "test", "seed": 3})
 
 
 def test_round_trip_keeps_every_layer(tmp_path, rendered):
@@ -70,6 +72,40 @@ def test_missing_file_is_named(tmp_path, rendered):
     assert only.rgb is None and only.mask.shape == (2, 96, 96)
     cams = json.loads((tmp_path / "s" / "cameras.json").read_text())
     assert len(cams) == 3
+
+
+def test_views_of_their_own_sizes_round_trip(tmp_path, rendered):
+    """Each file has its camera's own size; read back, the views share the canvas again with
+    background beyond each view."""
+    _, views = rendered
+    sizes = [(96, 96), (80, 96), (96, 72)]
+    c = views.cameras
+    cams = Cameras.with_sizes(c.K, c.world_to_cam, sizes, c.names, c.az, c.el)
+    own = cams.valid_mask()
+    mixed = Views(cams, rgb=views.rgb * own[..., None], mask=views.mask * own,
+                  normal=views.normal * own[..., None], depth=views.depth * own,
+                  labels=torch.where(own, views.labels, torch.full_like(views.labels, -1)), meta=views.meta)
+    write_subject(tmp_path / "s", mixed)
+    for layer in ("rgb", "mask", "normal", "depth", "labels"):
+        assert [Image.open(tmp_path / "s" / layer / f"{n}.png").size for n in cams.names] == sizes
+    back = read_subject(tmp_path / "s")
+    assert torch.equal(back.cameras.sizes, cams.sizes)
+    assert torch.equal(back.mask, mixed.mask) and torch.equal(back.labels, mixed.labels)
+    assert (back.rgb - mixed.rgb).abs().max() <= 1 / 255 + 1e-6
+    assert (back.depth - mixed.depth).abs().max() <= 0.0005 + 1e-6
+    assert ((back.normal != 0).any(-1) <= own).all()
+    one = read_subject(tmp_path / "s", layers=("mask",), views=[2])
+    assert torch.equal(one.mask, mixed.mask[2:, :72])  # alone, its own size is the canvas
+
+
+def test_mis_sized_file_is_named_and_unknown_layers_are_a_bug(tmp_path, rendered):
+    _, views = rendered
+    write_subject(tmp_path / "s", views)
+    Image.new("L", (64, 96)).save(tmp_path / "s" / "mask" / "002.png")
+    with pytest.raises(ConfigError, match=r"002.png: 64x96 pixels but cameras.json says 96x96"):
+        read_subject(tmp_path / "s", layers=("mask",))
+    with pytest.raises(ValueError, match="unknown layers"):
+        read_subject(tmp_path / "s", layers=("albedo",))
 
 
 def test_ground_truth_checks_agree(tmp_path, rendered):

@@ -13,11 +13,12 @@ import torch
 from PIL import Image
 
 from humanmv.cameras import orbit_cameras
-from humanmv.data.format import SubjectViews, read_subject, write_subject
+from humanmv.data.format import read_subject, write_subject
 from humanmv.data.prune import (identity_consistency, janus_filter, kept_count, prune_dataset,
                                 view_azimuths)
 from humanmv.errors import ConfigError
 from humanmv.perception.identity import FaceIdentifier
+from humanmv.views import Views
 
 SIZE = 512
 
@@ -52,7 +53,7 @@ def _subject(folder, images, az, unknown_az=()):
         cams.az[i] = float("nan")
     rgb = torch.from_numpy(np.stack(images)).float() / 255
     mask = (rgb.sum(-1) > 0).float()
-    write_subject(folder, SubjectViews(cams, rgb=rgb, mask=mask, meta={"kind": "test"}))
+    write_subject(folder, Views(cams, rgb=rgb, mask=mask, meta={"kind": "test"}))
 
 
 @pytest.fixture(scope="module")

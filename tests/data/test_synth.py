@@ -59,6 +59,8 @@ def test_pose_families_and_presets():
     poses = {f: sample_pose(rng, f) for f in POSE_FAMILIES}
     assert torch.count_nonzero(poses["a-pose"]) == 0
     assert all(torch.count_nonzero(p) > 0 for f, p in poses.items() if f != "a-pose")
+    with pytest.raises(ValueError, match="unknown pose family 'lying'"):
+        sample_pose(rng, "lying")  # families come from POSE_FAMILIES, never from a user
     with pytest.raises(ConfigError, match="unknown --preset"):
         get_preset("nope")
     assert len(get_preset("body-train").azimuths) == 40

@@ -68,6 +68,10 @@ def test_reader_formats_and_refusals(tmp_path: Path) -> None:
         read_state_dict(tmp_path / "junk.pt")
     with pytest.raises(CheckpointError, match="not found"):
         read_state_dict(tmp_path / "absent.safetensors")
+    data = (tmp_path / "w.bin").read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(data[:-4])  # a safetensors header, truncated tensors
+    with pytest.raises(CheckpointError, match=r"cannot read CLIP file: .*cut\.safetensors"):
+        read_state_dict(tmp_path / "cut.safetensors", "CLIP")
     torch.save({"epoch": 3}, tmp_path / "empty.pth")
     with pytest.raises(CheckpointError, match="holds no tensors"):
         read_state_dict(tmp_path / "empty.pth")

@@ -9,7 +9,7 @@ from humanmv.errors import ConfigError
 from humanmv.eval.bench import Bench, SubjectResult, check_split, split_folders
 from humanmv.eval.identity_metrics import head_box
 from humanmv.cameras import align_to_fit
-from humanmv.eval.methods import Prediction, available_methods, register_method
+from humanmv.views import Views
 from humanmv.eval.report import results_markdown, summarise
 
 
@@ -85,8 +85,10 @@ def test_no_face_anywhere_is_reported_not_faked():
 
 
 def test_unknown_method_is_a_clear_error():
-    with pytest.raises(ConfigError, match="unknown --method 'magic'; available: copy-input, prior"):
+    with pytest.raises(ConfigError, match=r"unknown --method 'magic'; available: copy-input, prior, mvdiff"):
         Bench(["magic"])
+    with pytest.raises(ConfigError, match="unknown option mvdiff.stepz"):
+        Bench(["mvdiff[stepz=2]"])
 
 
 def test_head_box_is_the_top_of_the_silhouette():
@@ -118,24 +120,21 @@ def split(tmp_path_factory):
 
 
 class _Oracle:
-    """A plug-in method that returns the ground truth itself (with its depth)."""
+    """A predictor that returns the ground truth itself (with its depth)."""
 
     def __call__(self, gt, name):
         C = len(gt.cameras) - 1
-        return Prediction(gt.rgb[:C], gt.mask[:C], gt.depth[:C], gt.cameras[list(range(C))])
+        v = gt[list(range(C))]
+        return Views(v.cameras, rgb=v.rgb, mask=v.mask, depth=v.depth)
 
 
-def test_a_registered_method_plugs_into_the_runner(split):
-    register_method("oracle", _Oracle)
-    try:
-        assert "oracle" in available_methods()
-        folders = split_folders(split, "auto")  # a *-bench dataset: every subject
-        check_split(folders)
-        results, inputs = Bench(["copy-input", "oracle"]).run_split(folders)
-    finally:
-        from humanmv.eval import methods
-
-        methods._METHODS.pop("oracle")
+def test_the_runner_scores_any_predictor(split):
+    folders = split_folders(split, "auto")  # a *-bench dataset: every subject
+    check_split(folders)
+    bench = Bench(["copy-input"])
+    bench.methods.append("oracle")
+    bench.predictors["oracle"] = _Oracle()
+    results, inputs = bench.run_split(folders)
     copy, oracle = results
     assert copy.method == "copy-input" and copy.pair_psnr is None and len(copy.psnr) == 5
     assert all(math.isinf(v) for v in oracle.psnr) and all(v == 1.0 for v in oracle.iou)

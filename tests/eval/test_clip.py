@@ -20,6 +20,7 @@ from humanmv.eval.clip import (
     clip_similarity,
     load_clip,
 )
+from humanmv.views import channels_first
 
 TINY = CLIPVisionConfig(image_size=64, patch_size=16, width=64, layers=2, heads=4, output_dim=32)
 
@@ -167,8 +168,8 @@ def test_resize_matches_pillow_bicubic() -> None:
 
     rgb = load_image(Path(__file__).resolve().parents[2] / "examples" / "grace_hopper.jpg").rgb  # 512 x 600
     pil = Image.fromarray(rgb).resize((224, 262), Image.BICUBIC)
-    ref = torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1).float() / 255.0
-    x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255.0
+    ref = channels_first(torch.from_numpy(np.asarray(pil).copy())).float() / 255.0
+    x = channels_first(torch.from_numpy(rgb.copy()))[None].float() / 255.0
     std, mean = torch.tensor(CLIP_STD).view(1, 3, 1, 1), torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
     ours = clip_preprocess(x) * std + mean
     top = round((262 - 224) / 2)

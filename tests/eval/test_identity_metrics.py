@@ -18,6 +18,7 @@ from humanmv.eval.identity_metrics import (
 )
 from humanmv.io.images import load_image
 from humanmv.perception.identity import FaceIdentifier
+from humanmv.views import channels_first
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -66,7 +67,7 @@ def photos() -> dict[str, torch.Tensor]:
     out = {}
     for name in ("astronaut", "grace_hopper"):
         rgb = load_image(EXAMPLES / f"{name}.jpg").rgb
-        out[name] = torch.from_numpy(rgb.copy()).permute(2, 0, 1).float() / 255.0
+        out[name] = channels_first(torch.from_numpy(rgb.copy())).float() / 255.0
     out["blank"] = torch.full((3, 256, 256), 0.5)
     return out
 

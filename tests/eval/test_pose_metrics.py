@@ -11,6 +11,7 @@ import torch
 from humanmv.eval.pose_metrics import mask_boxes, pck, pose_pck
 from humanmv.io.images import load_image
 from humanmv.perception.keypoints import COCO_KEYPOINT_NAMES, PoseEstimator
+from humanmv.views import channels_first
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -55,7 +56,7 @@ def test_pose_pck_on_a_photo(estimator: PoseEstimator) -> None:
     det = estimator.detect(rgb)
     assert det is not None
     xy, conf = det.keypoints.coco()
-    view = torch.from_numpy(rgb.copy()).permute(2, 0, 1).float() / 255.0
+    view = channels_first(torch.from_numpy(rgb.copy())).float() / 255.0
     views = torch.stack([view, torch.full_like(view, 0.5)])  # the photo, and a view with nobody
     vis = np.repeat((conf >= 0.5)[None], 2, axis=0)
     box = np.array([[0.0, 0.0, 512.0, 512.0]] * 2)

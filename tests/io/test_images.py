@@ -14,6 +14,7 @@ from PIL import Image
 
 from humanmv.errors import InputImageError
 from humanmv.io.images import from_tensor, load_image, save_png, to_tensor
+from humanmv.views import channels_first
 
 
 def _rgb(h: int = 80, w: int = 120) -> np.ndarray:
@@ -231,7 +232,7 @@ def test_save_png_variants(tmp_path: Path) -> None:
     save_png(tmp_path / "depth.png", depth)
     assert np.array_equal(np.asarray(Image.open(tmp_path / "depth.png")), depth)
 
-    t = torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0  # (C, H, W)
+    t = channels_first(torch.from_numpy(rgb)).float() / 255.0  # (C, H, W)
     save_png(tmp_path / "t.png", t)
     assert np.array_equal(np.asarray(Image.open(tmp_path / "t.png")), rgb)
     save_png(tmp_path / "t4.png", t[None])  # (1, C, H, W)

@@ -1,6 +1,7 @@
 """cameras.json / transforms.json: the transforms.json of a synthetic sphere scene puts pixels
 where the cameras say (markers at known world points are found at the pixels the JSON's
-intrinsics and OpenGL camera-to-world matrices project them to)."""
+intrinsics and OpenGL camera-to-world matrices project them to), also for views of different
+sizes."""
 
 from __future__ import annotations
 
@@ -58,33 +59,41 @@ def scene() -> tuple[Mesh, np.ndarray]:
     return mesh, np.array(centres)
 
 
-def scene_cameras() -> Cameras:
+# Views of a mixed rig: some larger than others (the subject stays where K puts it).
+MIXED_SIZES = [(160, 120), (172, 126), (160, 120), (166, 131)]
+
+
+def scene_cameras(mixed: bool = False) -> Cameras:
     cams = orbit_cameras([0, 90, 180, 270], [10, -5, 15, 0], distance=2.2, fov_deg=40,
                          width=160, height=120)
     # Make every intrinsic distinct, so a swapped fx/fy or cx/cy, or a flipped axis, shows.
     cams.K[:, 0, 0] *= 1.1
     cams.K[:, 0, 2] += 9.0
     cams.K[:, 1, 2] -= 6.0
+    if mixed:
+        cams = Cameras.with_sizes(cams.K, cams.world_to_cam, MIXED_SIZES, cams.names, cams.az, cams.el)
     return cams
 
 
-def test_transforms_json_puts_pixels_where_the_cameras_say(tmp_path: Path,
-                                                           gl_renderer: Renderer) -> None:
+@pytest.mark.parametrize("mixed", [False, True], ids=["one-size", "mixed-sizes"])
+def test_transforms_json_puts_pixels_where_the_cameras_say(tmp_path: Path, gl_renderer: Renderer,
+                                                           mixed: bool) -> None:
     mesh, centres = scene()
-    cams = scene_cameras()
+    cams = scene_cameras(mixed)
     rgb = gl_renderer.render(mesh, cams, outputs=("rgb",)).rgb
     names = []
-    for i, name in enumerate(cams.names):
+    for i, (name, (w, h)) in enumerate(zip(cams.names, cams.sizes.tolist())):
         names.append(f"rgb/{name}.png")
-        save_png(tmp_path / names[-1], rgb[i].numpy())
+        save_png(tmp_path / names[-1], rgb[i, :h, :w].numpy())  # the view's own image
     json_path = save_transforms_json(tmp_path / "transforms.json", cams, [Path(n) for n in names])
 
     data = json.loads(json_path.read_text())
     assert len(data["frames"]) == 4
+    assert ("w" in data) == (not mixed)  # a top-level size only when every frame has it
     checked, seen_by, cameras_checked = 0, set(), set()
-    for frame in data["frames"]:
+    for frame, (w, h) in zip(data["frames"], cams.sizes.tolist()):
         image = np.asarray(Image.open(json_path.parent / frame["file_path"]).convert("RGB"))
-        assert image.shape == (frame["h"], frame["w"], 3) == (120, 160, 3)
+        assert image.shape == (frame["h"], frame["w"], 3) == (h, w, 3)
         c2w = np.array(frame["transform_matrix"])
         w2c = np.linalg.inv(c2w)
         eye = c2w[:3, 3]
@@ -112,14 +121,16 @@ def test_transforms_json_puts_pixels_where_the_cameras_say(tmp_path: Path,
     assert checked >= 6 and seen_by == set(range(len(MARKERS))) and len(cameras_checked) == 4
 
 
-def test_cameras_json_round_trip(tmp_path: Path) -> None:
-    cams = scene_cameras()
+@pytest.mark.parametrize("mixed", [False, True], ids=["one-size", "mixed-sizes"])
+def test_cameras_json_round_trip(tmp_path: Path, mixed: bool) -> None:
+    cams = scene_cameras(mixed)
     path = save_cameras_json(tmp_path / "out" / "cameras.json", cams)
     assert json.loads(path.read_text()) == cams.to_json()
     back = Cameras.load(path)
     torch.testing.assert_close(back.K, cams.K)
     torch.testing.assert_close(back.world_to_cam, cams.world_to_cam)
-    assert back.names == cams.names and (back.width, back.height) == (160, 120)
+    assert back.names == cams.names and torch.equal(back.sizes, cams.sizes)
+    assert (back.width, back.height) == ((172, 131) if mixed else (160, 120))
     assert sorted(p.name for p in path.parent.iterdir()) == ["cameras.json"]
 
 

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from humanmv.body.anny_model import BodyParams
 from humanmv.cameras import orbit_cameras_around, ring_azimuths
 from humanmv.eval.image_metrics import psnr
-from humanmv.recon import FusionConfig, ViewImages, fuse_views_into_texture
+from humanmv.recon import FusionConfig, fuse_views_into_texture
+from humanmv.views import Views, channels_first
 
 S = 256
 
@@ -30,12 +31,12 @@ def scene(body, renderer):
 
 
 def _psnr(a, b, mask):
-    return float(psnr(a.permute(0, 3, 1, 2), b.permute(0, 3, 1, 2), mask.bool())[0].mean())
+    return float(psnr(channels_first(a), channels_first(b), mask.bool())[0].mean())
 
 
 def test_fused_texture_reproduces_the_views_and_in_between_views(scene, renderer):
     truth, grey, cams, views, verts = scene
-    fused = fuse_views_into_texture(grey, [ViewImages(views.rgb, views.mask, cams)], renderer)
+    fused = fuse_views_into_texture(grey, [Views(cams, rgb=views.rgb, mask=views.mask)], renderer)
     assert fused.texture.shape == (S, S, 3) and fused.weight.shape == (S, S)
     mesh = grey.__class__(**{**grey.__dict__, "texture": fused.texture})
     again = renderer.render(mesh, cams, outputs=("rgb", "mask"))
@@ -52,7 +53,7 @@ def test_fused_texture_reproduces_the_views_and_in_between_views(scene, renderer
 def test_texels_no_view_sees_keep_the_base(scene, renderer):
     truth, grey, cams, views, _ = scene
     front = [0]
-    fused = fuse_views_into_texture(grey, [ViewImages(views.rgb[front], views.mask[front], cams[front])], renderer)
+    fused = fuse_views_into_texture(grey, [Views(cams[front], rgb=views.rgb[front], mask=views.mask[front])], renderer)
     from humanmv.render.uv_space import rasterize_uv
 
     covered = rasterize_uv(grey, S).mask
@@ -73,12 +74,12 @@ def test_trust_and_masks_decide_whose_colour_a_texel_takes(scene, renderer):
     blue = torch.zeros(1, 128, 128, 3)
     blue[..., 2] = 1
     mask = views.mask[[0]]
-    trusted = fuse_views_into_texture(grey, [ViewImages(red, mask, one, trust=4.0), ViewImages(blue, mask, one)],
-                                      renderer, config=FusionConfig(base_weight=1e-6))
+    trusted = fuse_views_into_texture(grey, [Views(one, rgb=red, mask=mask), Views(one, rgb=blue, mask=mask)],
+                                      renderer, trust=[4.0, 1.0], config=FusionConfig(base_weight=1e-6))
     seen = trusted.weight > 1.0
     assert seen.any()
     assert torch.allclose(trusted.texture[seen][:, 0], torch.full((int(seen.sum()),), 0.8), atol=1e-3)
-    masked = fuse_views_into_texture(grey, [ViewImages(red, mask, one), ViewImages(blue, torch.zeros_like(mask), one)],
+    masked = fuse_views_into_texture(grey, [Views(one, rgb=red, mask=mask), Views(one, rgb=blue, mask=torch.zeros_like(mask))],
                                      renderer, config=FusionConfig(base_weight=1e-6))
     seen = masked.weight > 0.1
     assert torch.allclose(masked.texture[seen], torch.tensor([1.0, 0.0, 0.0]).expand(int(seen.sum()), 3), atol=1e-3)
@@ -86,8 +87,10 @@ def test_trust_and_masks_decide_whose_colour_a_texel_takes(scene, renderer):
 
 def test_views_must_match_their_cameras(scene, renderer):
     _, grey, cams, views, _ = scene
-    with pytest.raises(ValueError, match="views must be rgb"):
-        ViewImages(views.rgb[:, :64], views.mask, cams)
+    with pytest.raises(ValueError, match=r"Views.rgb must be \(8, 128, 128, 3\)"):
+        Views(cams, rgb=views.rgb[:, :64], mask=views.mask)
+    with pytest.raises(AssertionError, match="one trust per group"):
+        fuse_views_into_texture(grey, [Views(cams, rgb=views.rgb, mask=views.mask)], renderer, trust=[1.0, 2.0])
     with pytest.raises(ValueError, match="base texture"):
         fuse_views_into_texture(grey.__class__(grey.vertices, grey.faces, uvs=grey.uvs, uv_faces=grey.uv_faces),
-                                [ViewImages(views.rgb, views.mask, cams)], renderer)
+                                [Views(cams, rgb=views.rgb, mask=views.mask)], renderer)

@@ -49,3 +49,23 @@ def test_texel_views_see_the_front_of_the_body_and_not_its_back(body, renderer):
     _, z = cam.project(pos)
     seen = views.visible[0]
     assert torch.allclose(views.sample(depth[:, None], "nearest")[0, seen, 0], z[0, seen], atol=0.02)
+
+
+def test_texel_views_of_a_smaller_view_stop_at_its_own_size(renderer):
+    """Two cameras alike but for width: points past the narrow view's own width (on the canvas,
+    not in its image) are not seen by it; elsewhere both see the same points."""
+    from humanmv.cameras import Cameras, orbit_cameras
+    from humanmv.render.uv_space import texel_views
+    from render_meshes import uv_sphere
+
+    sphere = uv_sphere(0.5, 32, 64)
+    pos = sphere.vertices
+    nrm = torch.nn.functional.normalize(pos, dim=-1)
+    one = orbit_cameras([30.0], 10.0, distance=2.5, width=64, height=64)
+    cams = Cameras.with_sizes(one.K.repeat(2, 1, 1), one.world_to_cam.repeat(2, 1, 1), [(64, 64), (40, 64)])
+    views = texel_views(sphere, pos, nrm, cams, renderer)
+    px, _ = cams.project(pos)
+    inside = px[1, :, 0] <= 40
+    assert views.visible[0].sum() > 200 and (views.visible[0] & ~inside).sum() > 50
+    assert torch.equal(views.visible[1], views.visible[0] & inside)
+    assert torch.equal(texel_views(sphere, pos, nrm, cams[[0]], renderer).visible[0], views.visible[0])

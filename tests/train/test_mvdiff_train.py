@@ -1,5 +1,5 @@
-"""The mvdiff training loop: it learns, it is deterministic, it resumes exactly after a
-SIGKILL, it runs on 2 processes, and the CLI's errors are one line."""
+"""The mvdiff recipe on the generic loop: it learns, it is deterministic, it resumes exactly
+after a SIGKILL, it runs on 2 processes, and the CLI's errors are one line."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -46,8 +45,7 @@ def test_overfits_a_fixed_batch():
 
     from humanmv.models.config import get_config
     from humanmv.models.mv_unet import MultiViewUNet
-    from humanmv.train.mvdiff import diffusion_loss
-    from humanmv.train.samples import noise_scheduler_for
+    from humanmv.train.recipes.mvdiff import diffusion_loss, noise_scheduler_for
 
     torch.manual_seed(0)
     model = MultiViewUNet(get_config("tiny"))
@@ -75,7 +73,8 @@ def test_same_seed_same_weights_and_outputs(tmp_path):
     a = standins.run(tmp_path / "a", 3, 1000, sample_every=3)
     standins.run(tmp_path / "b", 3, 1000, num_workers=1)  # items made in a worker process
     _assert_equal_weights(tmp_path / "a" / "final" / "model", tmp_path / "b" / "final" / "model")
-    _assert_equal_weights(tmp_path / "a" / "checkpoint-3" / "model", tmp_path / "b" / "checkpoint-3" / "model")
+    _assert_equal_weights(tmp_path / "a" / "checkpoint-3" / "modules" / "model",
+                          tmp_path / "b" / "checkpoint-3" / "modules" / "model")
     standins.run(tmp_path / "c", 3, 1000, seed=1)
     wa, wc = _weights(tmp_path / "a" / "final" / "model"), _weights(tmp_path / "c" / "final" / "model")
     assert any(not torch.equal(wa[k], wc[k]) for k in wa)
@@ -88,31 +87,29 @@ def test_same_seed_same_weights_and_outputs(tmp_path):
 
 
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
-    """Acceptance: kill -9 right after checkpoint-4, resume to 6: the same weights as a run
-    that was never interrupted."""
-    env = _env()
+    """Acceptance: kill -9 right after checkpoint-4 (the process kills itself as step 5
+    starts), resume to 6: the same weights and optimizer state as a run that was never
+    interrupted (run here meanwhile)."""
     killed, clean = tmp_path / "killed", tmp_path / "clean"
-    proc = subprocess.Popen([PYTHON, SCRIPT, str(killed), "6", "2"], env=env,
+    proc = subprocess.Popen([PYTHON, SCRIPT, str(killed), "6", "2", "--kill-at", "5"], env=_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    reference = subprocess.Popen([PYTHON, SCRIPT, str(clean), "6", "2"], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 240
-    while not (killed / "checkpoint-4").is_dir():
-        assert proc.poll() is None, f"training died before checkpoint-4: {proc.stderr.read().decode()[-2000:]}"
-        assert time.monotonic() < deadline, "no checkpoint-4 within 240 s"
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    standins.run(clean, 6, 2)
+    try:
+        _, err = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the run to be killed did not reach step 5 within 240 s")
+    assert proc.returncode == -signal.SIGKILL, f"training died before step 5: {err.decode()[-2000:]}"
+    assert (killed / "checkpoint-4" / "trainer_state.json").is_file()
     assert not (killed / "checkpoint-6").exists() and not (killed / "final").exists()
-    resumed = subprocess.run([PYTHON, SCRIPT, str(killed), "6", "2", "--resume"], env=env,
-                             capture_output=True, timeout=240)
-    assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
-    _, err = reference.communicate(timeout=240)
-    assert reference.returncode == 0, err.decode()[-2000:]
-    for part in ("model", "ema"):
+    resumed = standins.run(killed, 6, 2, resume=True)
+    assert resumed["steps_this_session"] == 2
+    for part in ("modules/model", "emas/model"):
         _assert_equal_weights(killed / "checkpoint-6" / part, clean / "checkpoint-6" / part)
     _assert_equal_weights(killed / "final" / "model", clean / "final" / "model")
+    opt_a, opt_b = (torch.load(run / "checkpoint-6" / "optimizers" / "model.pt", weights_only=True) for run in (killed, clean))
+    assert opt_a["param_groups"] == opt_b["param_groups"]
+    assert all(torch.equal(opt_a["state"][i][k], opt_b["state"][i][k]) for i in opt_a["state"] for k in opt_a["state"][i])
     steps = [int(line.split('"step": ')[1].split(",")[0]) for line in (killed / "log.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6]
 
@@ -148,7 +145,7 @@ def test_cli_trains_on_real_subjects(mv_data, tmp_path):
     from humanmv.pipelines.mvdiff import MVDiffPipeline
 
     pipe = MVDiffPipeline.from_pretrained(out / "final")  # final/ is a pipeline folder of the EMA weights
-    _assert_equal_weights(out / "final" / "model", out / "checkpoint-2" / "ema")
+    _assert_equal_weights(out / "final" / "model", out / "checkpoint-2" / "emas" / "model")
     assert pipe.config.name == "tiny"
 
 
@@ -167,7 +164,7 @@ def test_two_process_cpu_run(mv_data, tmp_path):
     except subprocess.TimeoutExpired:
         pytest.fail("the 2-process run did not finish within 300 s (a hang in a collective?)")
     assert done.returncode == 0, f"2-process run failed:\n{done.stderr.decode()[-3000:]}"
-    assert (out / "checkpoint-2" / "model" / "model.safetensors").is_file()
+    assert (out / "checkpoint-2" / "modules" / "model" / "model.safetensors").is_file()
     assert (out / "checkpoint-2" / "trainer_state.json").is_file()
     assert (out / "final" / "training.json").read_text().count('"processes": 2') == 1
 
@@ -211,12 +208,13 @@ def test_resume_errors(tmp_path):
     standins.run(out, 1, 1, gradient_checkpointing=True)
     with pytest.raises(ConfigError, match="--out"):
         standins.run(out, 2, 1)  # no --resume
-    with pytest.raises(ConfigError, match="lr"):
-        from humanmv.train.mvdiff import train_mvdiff
+    from humanmv.train.loop import run_training
 
-        train_mvdiff(standins.tiny_config(out, 2, 1, lr=5e-4), resume=True, given={"lr"},
-                     dataset=standins.MemoryPairs())
-    (out / "checkpoint-1" / "optimizer.pt").write_bytes(b"garbage")
+    with pytest.raises(ConfigError, match="lr"):
+        run_training(standins.MemoryMVDiff(), *standins.tiny_config(out, 2, 1, lr=5e-4), resume=True, given={"lr"})
+    with pytest.raises(ConfigError, match="views"):  # a recipe option is kept the same way
+        run_training(standins.MemoryMVDiff(), *standins.tiny_config(out, 2, 1, views=3), resume=True, given={"views"})
+    (out / "checkpoint-1" / "optimizers" / "model.pt").write_bytes(b"garbage")
     with pytest.raises(CheckpointError) as err:
         standins.run(out, 2, 1, resume=True)
-    assert "optimizer.pt" in str(err.value) and "\n" not in str(err.value)
+    assert "optimizers/model.pt" in str(err.value) and "\n" not in str(err.value)

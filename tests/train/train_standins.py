@@ -1,14 +1,21 @@
-"""Small stand-ins for the training tests: an in-memory dataset with MVDiffPairs' items, and
-a script entry that trains on it (for the subprocess tests: SIGKILL/resume, 2 processes).
+"""Small stand-ins for the mvdiff training tests: an in-memory dataset with MVDiffPairs'
+items, the mvdiff recipe on it, and a script entry that trains it (for the SIGKILL test).
 
-    python tests/train/train_standins.py OUT STEPS CHECKPOINT_EVERY [--resume]
+    python tests/train/train_standins.py OUT STEPS CHECKPOINT_EVERY [--resume] [--kill-at STEP]
+
+--kill-at: the process SIGKILLs itself when that step starts (after every checkpoint before it).
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+from typing import Optional
 
 import torch
+
+from humanmv.train.recipes.mvdiff import MVDiffRecipe, model_config_for
 
 SIZE, VIEWS, SUBJECTS = 32, 2, 3
 
@@ -51,23 +58,51 @@ class MemoryPairs(torch.utils.data.Dataset):
                 "subject": f"{index:06d}"}
 
 
+class MemoryMVDiff(MVDiffRecipe):
+    """The mvdiff recipe on MemoryPairs: no dataset folder, no prior fitting; the sample item
+    is the first training item. `kill_at`: SIGKILL this process when that step starts."""
+
+    def __init__(self, kill_at: Optional[int] = None) -> None:
+        self.kill_at = kill_at
+
+    def check(self, cfg, options) -> None:
+        model_config_for(options)
+
+    def prepare_data(self, cfg, options, progress=None) -> None:
+        pass
+
+    def datasets(self, cfg, options, objects):
+        ds = MemoryPairs()
+        return ds, ds[0]
+
+    def training_step(self, ctx, batch):
+        if ctx.step == self.kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().training_step(ctx, batch)
+
+
 def tiny_config(out, steps: int, checkpoint_every: int = 1000, **kw):
+    """(TrainConfig, MVDiffOptions) of a tiny run; `kw` may name options of either."""
     from humanmv.train.config import TrainConfig
+    from humanmv.train.recipes.mvdiff import MVDiffOptions
 
-    base = dict(data="memory", out=str(out), config="tiny", steps=steps, views=VIEWS, size=SIZE,
-                warmup_steps=2, checkpoint_every=checkpoint_every, sample_every=0, log_every=1,
-                quiet=True, lr=1e-3)
-    base.update(kw)
-    return TrainConfig(**base)
+    base = dict(data="memory", out=str(out), steps=steps, warmup_steps=2, checkpoint_every=checkpoint_every,
+                sample_every=0, log_every=1, quiet=True, lr=1e-3)
+    own = dict(config="tiny", views=VIEWS, size=SIZE)
+    for k, v in kw.items():
+        (own if k in MVDiffOptions.__dataclass_fields__ else base)[k] = v
+    return TrainConfig(**base), MVDiffOptions(**own)
 
 
-def run(out, steps: int, checkpoint_every: int, resume: bool = False, **kw):
-    from humanmv.train.mvdiff import train_mvdiff
+def run(out, steps: int, checkpoint_every: int, resume: bool = False, kill_at: Optional[int] = None, **kw):
+    from humanmv.train.loop import run_training
 
-    return train_mvdiff(tiny_config(out, steps, checkpoint_every, **kw), resume=resume, dataset=MemoryPairs())
+    cfg, options = tiny_config(out, steps, checkpoint_every, **kw)
+    return run_training(MemoryMVDiff(kill_at), cfg, options, resume=resume)
 
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
     args = sys.argv[1:]
-    run(args[0], int(args[1]), int(args[2]), resume="--resume" in args)
+    kill_at = int(args[args.index("--kill-at") + 1]) if "--kill-at" in args else None
+    run(args[0], int(args[1]), int(args[2]), resume="--resume" in args, kill_at=kill_at)

@@ -31,6 +31,7 @@ from humanmv.cameras import Cameras
 from humanmv.paths import cache_dir
 from humanmv.render import Renderer
 from humanmv.render.uv_space import rasterize_uv, texel_views
+from humanmv.views import channels_first, channels_last
 
 PHOTO, MIRROR, PART, INPAINT, OUTSIDE = 0, 1, 2, 3, 255
 MIN_FACING = 0.15  # cos of the viewing angle below which a texel is too grazing to trust
@@ -54,7 +55,7 @@ def push_pull_fill(image: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     """Fill unknown pixels of `image` (S, S, C) from the known ones (`known` (S, S) bool) by an
     image pyramid: average known values down to 1 pixel, then paste coarse levels under the
     unknown pixels on the way up. Smooth, hole-free, and O(S^2)."""
-    img = (image * known[..., None]).permute(2, 0, 1)[None]
+    img = channels_first(image * known[..., None])[None]
     w = known.float()[None, None]
     levels = []
     while img.shape[-1] > 1:
@@ -67,7 +68,7 @@ def push_pull_fill(image: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
         up = F.interpolate(img, size=fine.shape[-2:], mode="bilinear", align_corners=False)
         fine_norm = fine / fine_w.clamp_min(1e-8)
         img = torch.where(fine_w > 0, fine_norm, up)
-    return img[0].permute(1, 2, 0)
+    return channels_last(img[0])
 
 
 class TextureBuilder:
@@ -164,7 +165,7 @@ class TextureBuilder:
 
         views = texel_views(mesh, pos, nrm, camera, self.renderer, DEPTH_TOLERANCE)
         inside = views.sample(person_mask[None, None])[0, :, 0]
-        colour = views.sample(photo.permute(2, 0, 1)[None])[0]
+        colour = views.sample(channels_first(photo)[None])[0]
         facing = views.facing[0]
         seen = valid & views.visible[0] & (inside > 0.5) & (facing > MIN_FACING)
         weight = torch.where(seen, ((facing - MIN_FACING) / (FULL_TRUST_FACING - MIN_FACING)).clamp(0, 1),
@@ -196,7 +197,7 @@ class TextureBuilder:
         img[self.texel_index, :3] = values
         img[self.texel_index, 3] = 1.0 if weight is None else weight.float()
         img[self.texel_index, :3] *= img[self.texel_index, 3:]
-        img = img.reshape(S, S, 4).permute(2, 0, 1)[:, None]  # (4, 1, S, S)
+        img = channels_first(img.reshape(S, S, 4))[:, None]  # (4, 1, S, S): each channel blurred alone
         # Wide blurs run on a pooled copy (the result is smooth anyway): ~4 texels per sigma.
         factor = max(1, int(sigma_fraction * S) // 4)
         if factor > 1:
@@ -210,7 +211,7 @@ class TextureBuilder:
         img = F.conv2d(img, kernel.view(1, 1, -1, 1), padding=(radius, 0))
         if factor > 1:
             img = F.interpolate(img, size=(S, S), mode="bilinear", align_corners=False)
-        img = img[:, 0].permute(1, 2, 0).reshape(S * S, 4)[self.texel_index]
+        img = channels_last(img[:, 0]).reshape(S * S, 4)[self.texel_index]
         return img[:, :3] / img[:, 3:].clamp_min(1e-6)
 
     def _complete(self, colour: torch.Tensor, seen: torch.Tensor, weight: torch.Tensor):

@@ -13,22 +13,24 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from humanmv.data.format import SubjectViews, finished_subjects, read_subject
+from humanmv.data.format import finished_subjects, read_subject
 from humanmv.errors import ConfigError
+from humanmv.views import Views, channels_first
 
 
 def _subjects(root: Path, split: str | None) -> list[Path]:
     return [root / "subjects" / n for n in finished_subjects(root, split)]
 
 
-def _images(views: SubjectViews, size: int | None) -> dict[str, torch.Tensor]:
-    """Layers as (N, C, H, W) tensors, resized to size x size when asked."""
+def _images(views: Views, size: int | None) -> dict[str, torch.Tensor]:
+    """Layers as (N, K, H, W) network tensors (K = 1 for mask and depth), resized to
+    size x size when asked."""
     out = {}
     for name in ("rgb", "normal", "mask", "depth"):
         value = getattr(views, name)
         if value is None:
             continue
-        t = value.permute(0, 3, 1, 2) if value.dim() == 4 else value[:, None]
+        t = channels_first(value) if value.dim() == 4 else value[:, None]
         if size is not None and t.shape[-1] != size:
             mode = "nearest" if name in ("mask", "depth") else "bilinear"
             t = F.interpolate(t, size=(size, size), mode=mode, **({} if mode == "nearest" else {"align_corners": False}))

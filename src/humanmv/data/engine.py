@@ -1,5 +1,5 @@
 """The synthetic subject engine: seed -> a person (phenotype, pose, expression, appearance)
--> ground-truth views on a camera rig, in the subject format of `data.format`.
+-> ground-truth `Views` on a camera rig, which `data.format` writes as a subject folder.
 
 Phenotypes come from Anny's own age-calibrated sampler (WHO height-for-age), so ages, sexes
 and builds cover the population. Poses come in families: A-pose, T-pose, natural standing,
@@ -17,9 +17,9 @@ from humanmv.body.anny_model import POSE_BONES, AnnyBody, BodyParams
 from humanmv.body.sampling import sample_body_params, sample_photo_camera
 from humanmv.cameras import Cameras, orbit_cameras_around, ring_azimuths
 from humanmv.data.appearance import Appearance, UVAtlas, paint_texture, sample_appearance, shade
-from humanmv.data.format import SubjectViews
 from humanmv.errors import ConfigError
 from humanmv.render import Renderer
+from humanmv.views import Views
 
 POSE_FAMILIES = ("a-pose", "t-pose", "standing", "walking", "random")
 
@@ -87,7 +87,7 @@ def sample_pose(rng: np.random.Generator, family: str) -> torch.Tensor:
     elif family == "random":
         pose = sample_body_params(rng).pose[0]
     elif family != "a-pose":
-        raise ConfigError(f"unknown pose family {family!r}")
+        raise ValueError(f"unknown pose family {family!r}; choose from {POSE_FAMILIES}")
     return pose
 
 
@@ -148,7 +148,7 @@ class SubjectRenderer:
         self.body, self.renderer = body, renderer
         self.atlas = UVAtlas(body, texture_size)
 
-    def __call__(self, spec: SubjectSpec, preset: Preset) -> SubjectViews:
+    def __call__(self, spec: SubjectSpec, preset: Preset) -> Views:
         """The rig's views plus one jittered "input" photo camera (the last view)."""
         rng = np.random.default_rng(spec.seed + 1_000_003)
         with torch.no_grad():
@@ -167,5 +167,4 @@ class SubjectRenderer:
         mesh = self.body.mesh(verts, texture=texture)
         out = self.renderer.render(mesh, cams, outputs=("rgb", "mask", "normal", "depth", "labels"))
         rgb = shade(out.rgb, out.normal, cams.world_to_cam, out.mask, spec.appearance)
-        return SubjectViews(cams, rgb, out.mask, out.normal, out.depth, out.labels,
-                            spec.to_meta(self.body, preset))
+        return Views(cams, rgb, out.mask, out.normal, out.depth, out.labels, spec.to_meta(self.body, preset))

@@ -1,4 +1,4 @@
-"""The multi-view subject on disk (DESIGN.md): one writer, one reader.
+"""The multi-view subject on disk (DESIGN.md): one writer, one reader, of `humanmv.views.Views`.
 
     SUBJECT/
       cameras.json       our cameras (OpenCV K + world-to-camera per view)
@@ -10,6 +10,9 @@
       labels/NNN.png     8-bit part label + 1, 0 = background
 
 Every layer but cameras.json is optional; what a folder has is what `read_subject` can load.
+Each PNG has its own camera's size (cameras.json); in memory the views share the canvas of
+`humanmv.views` (each view top-left, background beyond it). On disk the mask is {0, 1} (0/255,
+alpha > 127 when it comes from rgb) and depth has 1 mm steps.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -28,28 +30,9 @@ from PIL import Image
 from humanmv.cameras import Cameras
 from humanmv.errors import ConfigError
 from humanmv.io.atomic import atomic_write_bytes, atomic_write_text
+from humanmv.views import LAYERS, Views
 
-LAYERS = ("rgb", "normal", "depth", "mask", "labels")
 DEPTH_SCALE = 1000.0  # metres -> the 16-bit PNG's millimetres
-
-
-@dataclass
-class SubjectViews:
-    """C views of one subject, row 0 at the top; a layer is None when absent.
-
-    rgb: (C, H, W, 3) float32 [0, 1]; mask: (C, H, W) float32 {0, 1};
-    normal: (C, H, W, 3) camera-space unit normals, 0 on the background;
-    depth: (C, H, W) camera z in metres, 0 on the background (1 mm steps on disk);
-    labels: (C, H, W) int64 part labels, -1 on the background.
-    """
-
-    cameras: Cameras
-    rgb: torch.Tensor | None = None
-    mask: torch.Tensor | None = None
-    normal: torch.Tensor | None = None
-    depth: torch.Tensor | None = None
-    labels: torch.Tensor | None = None
-    meta: dict = field(default_factory=dict)
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -75,7 +58,7 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().to("cpu", torch.float32).numpy()
 
 
-def _layer_image(views: SubjectViews, layer: str, i: int, mask: np.ndarray) -> np.ndarray:
+def _layer_image(views: Views, layer: str, i: int, mask: np.ndarray) -> np.ndarray:
     """View i of a layer as it goes into its PNG."""
     m = mask[i][..., None]
     if layer == "rgb":
@@ -89,7 +72,7 @@ def _layer_image(views: SubjectViews, layer: str, i: int, mask: np.ndarray) -> n
     return np.clip(views.labels[i].detach().cpu().numpy() + 1, 0, 255).astype(np.uint8)
 
 
-def write_subject(folder: Path, views: SubjectViews, fsync: bool = False) -> None:
+def write_subject(folder: Path, views: Views, fsync: bool = False) -> None:
     """Write `views` into `folder` (created). fsync: per file (off by default: datasets are
     written subject by subject into a temporary folder that is renamed when complete)."""
     folder = Path(folder)
@@ -103,9 +86,12 @@ def write_subject(folder: Path, views: SubjectViews, fsync: bool = False) -> Non
             (folder / layer).mkdir(exist_ok=True)
             jobs += [(layer, i) for i in range(len(cams))]
 
+    sizes = cams.sizes.tolist()
+
     def write(job: tuple[str, int]) -> None:
         layer, i = job
-        png = encode_png(_layer_image(views, layer, i, mask))
+        w, h = sizes[i]
+        png = encode_png(np.ascontiguousarray(_layer_image(views, layer, i, mask)[:h, :w]))
         atomic_write_bytes(folder / layer / f"{cams.names[i]}.png", png, fsync)
 
     # Conversion and PNG compression release the GIL: encode on every core.
@@ -115,49 +101,67 @@ def write_subject(folder: Path, views: SubjectViews, fsync: bool = False) -> Non
     atomic_write_text(folder / "meta.json", json.dumps(views.meta, indent=1))
 
 
-def _read_png(path: Path) -> np.ndarray:
+def _read_png(path: Path, height: int, width: int) -> np.ndarray:
     if not path.is_file():
         raise ConfigError(f"{path}: missing view file; the subject folder is incomplete "
                           "(re-run the writer, or drop this view)")
     with Image.open(path) as img:
-        return np.asarray(img)
+        array = np.asarray(img)
+    if array.shape[:2] != (height, width):
+        raise ConfigError(f"{path}: {array.shape[1]}x{array.shape[0]} pixels but cameras.json says "
+                          f"{width}x{height}; the subject folder is inconsistent (re-run the writer)")
+    return array
+
+
+def _on_canvas(arrays: list[np.ndarray], height: int, width: int) -> np.ndarray:
+    """(C, height, width, ...) of views that may be smaller than the canvas, each top-left;
+    zero beyond a view is the background of every layer's encoding."""
+    if all(a.shape[:2] == (height, width) for a in arrays):
+        return np.stack(arrays)
+    out = np.zeros((len(arrays), height, width) + arrays[0].shape[2:], arrays[0].dtype)
+    for canvas, a in zip(out, arrays):
+        canvas[:a.shape[0], :a.shape[1]] = a
+    return out
 
 
 def read_subject(folder: Path, layers: tuple[str, ...] = LAYERS,
-                 views: list[int] | None = None) -> SubjectViews:
+                 views: list[int] | None = None) -> Views:
     """Read a subject folder. layers: which of `LAYERS` to load (those absent from the folder
-    stay None). views: indices of the views to load (default all). ConfigError names any
-    missing file."""
+    stay None); without a mask/ layer the mask is rgb's alpha. views: indices of the views to
+    load (default all). ConfigError names any missing or mis-sized file."""
     folder = Path(folder)
     unknown = set(layers) - set(LAYERS)
     if unknown:
-        raise ConfigError(f"unknown layers {sorted(unknown)}; choose from {LAYERS}")
+        raise ValueError(f"unknown layers {sorted(unknown)}; choose from {LAYERS}")
     cams = Cameras.load(folder / "cameras.json")
     if views is not None:
         cams = cams[views]
     meta_path = folder / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    out = SubjectViews(cams, meta=meta)
+    got: dict[str, torch.Tensor] = {}
+    alpha = None
     for layer in layers:
         if not (folder / layer).is_dir():
             continue
-        arrays = [_read_png(folder / layer / f"{name}.png") for name in cams.names]
-        stack = torch.from_numpy(np.stack(arrays))
+        arrays = [_read_png(folder / layer / f"{name}.png", h, w)
+                  for name, (w, h) in zip(cams.names, cams.sizes.tolist())]
+        stack = torch.from_numpy(_on_canvas(arrays, cams.height, cams.width))
         if layer == "rgb":
-            out.rgb = stack[..., :3].float() / 255
-            if out.mask is None:
-                out.mask = (stack[..., 3] > 127).float()
+            got["rgb"] = stack[..., :3].float() / 255
+            alpha = (stack[..., 3] > 127).float()
         elif layer == "normal":
             n = stack[..., :3].float() / 255 * 2 - 1
             valid = stack[..., 3:4] > 127
-            out.normal = torch.where(valid, torch.nn.functional.normalize(n, dim=-1), torch.zeros_like(n))
+            got["normal"] = torch.where(valid, torch.nn.functional.normalize(n, dim=-1), torch.zeros_like(n))
         elif layer == "depth":
-            out.depth = stack.to(torch.int32).float() / DEPTH_SCALE
+            got["depth"] = stack.to(torch.int32).float() / DEPTH_SCALE
         elif layer == "mask":
-            out.mask = (stack > 127).float()
+            got["mask"] = (stack > 127).float()
         elif layer == "labels":
-            out.labels = stack.long() - 1
-    return out
+            got["labels"] = stack.long() - 1
+    if "mask" not in got and alpha is not None:
+        got["mask"] = alpha
+    return Views(cams, meta=meta, **got)
 
 
 def read_manifest(root: Path) -> dict:

@@ -1,4 +1,4 @@
-"""Checks that a subject's ground truth agrees with itself (issue 4's acceptance):
+"""Checks that a subject's ground truth agrees with itself (depth, normals and cameras):
 
 - `reprojection_errors`: a pixel of view a, lifted with its depth and the cameras, lands in
   view b; lifted again there with b's depth (bilinear) and projected back into a, it should come
@@ -8,7 +8,7 @@
   surface the depth map describes (cross product of its gradients, lifted through K), on
   interior pixels away from depth edges.
 
-Both work on `SubjectViews` (as `format.read_subject` returns them; depth in metres).
+Both work on `Views` (as `format.read_subject` returns them; depth in metres).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from humanmv.data.format import SubjectViews
+from humanmv.views import Views, channels_first, channels_last
 
 
 def lift(depth: torch.Tensor, K: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -38,7 +38,7 @@ def _to(w2c_from: torch.Tensor, w2c_to: torch.Tensor, pts: torch.Tensor) -> torc
     return pts @ T[:3, :3].T + T[:3, 3]
 
 
-def reprojection_errors(views: SubjectViews, a: int, b: int, depth_tol: float = 0.01) -> torch.Tensor:
+def reprojection_errors(views: Views, a: int, b: int, depth_tol: float = 0.01) -> torch.Tensor:
     """(N,) round-trip reprojection errors in pixels of view a's pixels that view b sees."""
     cams = views.cameras
     K = cams.K.double()
@@ -74,7 +74,7 @@ def depth_normals(depth: torch.Tensor, K: torch.Tensor, step: int = 2) -> tuple[
     v, u = torch.meshgrid(torch.arange(H, dtype=torch.float64) + 0.5,
                           torch.arange(W, dtype=torch.float64) + 0.5, indexing="ij")
     P = lift(depth.double().reshape(-1), K.double(), u.reshape(-1), v.reshape(-1)).reshape(H, W, 3)
-    pad = F.pad(P.permute(2, 0, 1)[None], (step,) * 4)[0].permute(1, 2, 0)
+    pad = channels_last(F.pad(channels_first(P)[None], (step,) * 4)[0])
     dpad = F.pad(depth.double()[None, None], (step,) * 4)[0, 0]
     s = step
     du = pad[s:s + H, 2 * s:] - pad[s:s + H, :W]
@@ -85,7 +85,7 @@ def depth_normals(depth: torch.Tensor, K: torch.Tensor, step: int = 2) -> tuple[
     return n.float(), valid
 
 
-def normal_depth_angles(views: SubjectViews, view: int, step: int = 2, edge: float = 0.03) -> torch.Tensor:
+def normal_depth_angles(views: Views, view: int, step: int = 2, edge: float = 0.03) -> torch.Tensor:
     """(N,) degrees between the stored normals and the depth map's normals of one view, on
     interior pixels: all neighbours within 2 * step on the subject and no depth jump over
     `edge` metres between the pixels the differences use."""

@@ -1,5 +1,5 @@
-"""Training pairs for the mvdiff generator (issue 6): the prior fitted to each synthetic
-subject's input view, against the subject's ground-truth views.
+"""Training pairs for the mvdiff generator: the prior fitted to each synthetic subject's input
+view, against the subject's ground-truth views.
 
 The model must learn to correct real fitting errors, so its conditions (coarse RGBA and normal
 maps at the target cameras) come from the prior pipeline run on the input view alone, never

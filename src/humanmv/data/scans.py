@@ -37,13 +37,14 @@ from pathlib import Path
 import torch
 
 from humanmv.cameras import Cameras, orbit_cameras_around, ring_azimuths
-from humanmv.data.format import SubjectViews, write_subject
+from humanmv.data.format import write_subject
 from humanmv.data.scan_files import SCAN_SUFFIXES, load_scan
 from humanmv.data.scan_normalise import (ScanNormalisation, axis_name, normalise_scan, parse_axis,
                                           scan_rotation)
 from humanmv.errors import ConfigError, HumanMVError, InputImageError, OutputError
 from humanmv.io.atomic import atomic_write_text, commit_output_dir, refuse_existing_output
 from humanmv.render.mesh import Mesh
+from humanmv.views import Views
 
 LOG = logging.getLogger("humanmv")
 
@@ -64,16 +65,14 @@ def scan_cameras(vertices: torch.Tensor, views: int = 24, size: int = 512) -> Ca
     return orbit_cameras_around(vertices, ring_azimuths(views), 0.0, fov_deg=BODY_FOV_DEG, width=size, height=size)
 
 
-def render_scan(mesh: Mesh, cameras: Cameras, renderer=None, meta: dict | None = None
-                ) -> SubjectViews:
+def render_scan(mesh: Mesh, cameras: Cameras, renderer=None, meta: dict | None = None) -> Views:
     """rgb (background 0), mask, camera-space normal and depth of `mesh` in `cameras`."""
     if renderer is None:
         from humanmv.render import Renderer
 
         renderer = Renderer()
     out = renderer.render(mesh, cameras, outputs=RENDER_OUTPUTS)
-    return SubjectViews(cameras, rgb=out.rgb * out.mask[..., None], mask=out.mask,
-                        normal=out.normal, depth=out.depth, meta=dict(meta or {}))
+    return Views.from_render(cameras, out, RENDER_OUTPUTS, meta)
 
 
 # ---- finding scans ------------------------------------------------------------------------
@@ -313,7 +312,7 @@ def scans_manifest(names: list[str], views: int, size: int) -> dict:
 
 
 def _render_one(path: Path, name: str, src: Path, up: str, front: str, height: float | None,
-                views: int, size: int, allow_untextured: bool, renderer) -> SubjectViews:
+                views: int, size: int, allow_untextured: bool, renderer) -> Views:
     mesh = load_scan(path, allow_untextured=allow_untextured)
     try:
         mesh, info = normalise_scan(mesh, up, front, height)

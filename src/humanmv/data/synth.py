@@ -83,7 +83,7 @@ def subject_job(preset_name: str, seed: int, index: int, out: Path | None) -> in
         shutil.rmtree(tmp, ignore_errors=True)
         write_subject(tmp, views)
         os.replace(tmp, Path(out) / "subjects" / name)
-    return len(views.cameras)
+    return len(views)
 
 
 def run_jobs(jobs: list[tuple], workers: int = 1,
@@ -172,6 +172,5 @@ def contact_sheet(out: Path, path: Path, subjects: int = 16, views: int = 4) -> 
         folder = Path(out) / "subjects" / entry["name"]
         n = manifest["views_per_subject"]
         sub = read_subject(folder, layers=("rgb",), views=[round(k * n / views) for k in range(views)])
-        rgba = torch.cat([sub.rgb, sub.mask[..., None]], -1)
-        tiles.append((rgba.clamp(0, 1) * 255).round().to(torch.uint8).numpy())
+        tiles.append((sub.rgba.clamp(0, 1) * 255).round().to(torch.uint8).numpy())
     return save_png(path, make_grid(np.concatenate(tiles), cols=views * 4, pad=2))

@@ -1,12 +1,13 @@
 """`humanmv bench --split`: give each held-out subject's input view to every method, predict all
-its ground-truth views, and score them (issue 5).
+its ground-truth views, and score them.
 
 Per view: PSNR, SSIM, mask IoU; LPIPS, CLIP similarity to the input and Inception features for
 FID/KID when their weights were given (`eval.nets`); face identity on the views where dlib
 finds a face (`eval.identity_metrics`, the head region of a small body searched enlarged).
 Per pair of neighbouring views: reprojection PSNR with the method's depth and the neighbour
 O2OID (`eval.consistency`). Images are composited on white before scoring, as a viewer sees
-them. Methods come from `eval.methods` (`register_method`); tables from `eval.report`.
+them. Methods come from `eval.methods` (every registered generator, any variant
+`NAME[KEY=VALUE,...]`, and the copy-input baseline); tables from `eval.report`.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from humanmv.errors import ConfigError
 from humanmv.eval.consistency import neighbour_o2oid, reprojection_psnr, ring_pairs
 from humanmv.eval.identity_metrics import cosine, face_embeddings, identity_scores_from_embeddings
 from humanmv.eval.image_metrics import mask_iou, psnr, ssim
-from humanmv.eval.methods import Prediction, check_methods, make_predictor, on_white
+from humanmv.eval.methods import check_methods, make_predictor
 from humanmv.eval.nets import MetricNets, clip_to_reference
+from humanmv.views import Views, channels_first, channels_last
 
 __all__ = ["Bench", "SubjectResult", "check_split", "split_folders"]
 
@@ -76,13 +78,14 @@ def _nan_none(values: np.ndarray) -> list[float | None]:
     return [None if not np.isfinite(v) else float(v) for v in values]
 
 
-def score_views(result: SubjectResult, pred: Prediction, views: torch.Tensor, cameras: Cameras,
+def score_views(result: SubjectResult, pred: Views, views: torch.Tensor, cameras: Cameras,
                 nets: MetricNets, identifier, input_embedding, input_clip: torch.Tensor | None,
                 gt_embeddings: list | None = None) -> SubjectResult:
     """Fill the metrics that need no ground-truth image: CLIP to the input, Inception features,
     face identity (CSIM too when `gt_embeddings` are given) and view consistency.
 
-    views: (C, 3, H, W) on white; cameras: the C target cameras (for the ring order).
+    pred: the method's views (their cameras measure its depth); views: (C, 3, H, W) the same
+    on white; cameras: the C target cameras (for the ring order).
     """
     emb = nets.clip_embeddings(views)
     result.clip = clip_to_reference(emb, input_clip) if emb is not None else None
@@ -99,22 +102,35 @@ def score_views(result: SubjectResult, pred: Prediction, views: torch.Tensor, ca
     result.pairs = ring_pairs(cameras)
     result.pair_o2oid = neighbour_o2oid(faces, result.pairs)
     if pred.depth is not None:
-        cams = pred.cameras if pred.cameras is not None else cameras
-        result.pair_psnr = reprojection_psnr(pred.rgb, pred.depth, cams, result.pairs, mask=pred.mask)
+        result.pair_psnr = reprojection_psnr(pred.rgb, pred.depth, pred.cameras, result.pairs, mask=pred.mask)
     return result
 
 
 class Bench:
     """Runs methods on subject folders. Build once: the methods load their models here."""
 
-    def __init__(self, methods: list[str], nets: MetricNets | None = None) -> None:
+    def __init__(self, methods: list[str], nets: MetricNets | None = None, texture_size: int = 512) -> None:
         check_methods(methods)
         from humanmv.perception.identity import FaceIdentifier
 
         self.methods = methods
         self.nets = nets or MetricNets()
         self.identifier = FaceIdentifier()
-        self.predictors = {m: make_predictor(m) for m in methods}
+        self.texture_size = texture_size
+        self._studio = None
+        self.predictors = {m: make_predictor(m, self.studio) for m in methods}
+
+    def settings(self) -> dict:
+        """What each method runs: its generator, options, weights and stages (results.json)."""
+        return {m: (p.choice.to_json() if hasattr(p, "choice") else {"baseline": m}) for m, p in self.predictors.items()}
+
+    def studio(self):
+        """The Studio every generator method shares (Anny, perception, renderer loaded once)."""
+        if self._studio is None:
+            from humanmv.studio import Studio
+
+            self._studio = Studio(texture_size=self.texture_size)
+        return self._studio
 
     def run_subject(self, folder: Path) -> list[SubjectResult]:
         """Every method on one subject folder (its last view is the input)."""
@@ -122,8 +138,8 @@ class Bench:
         if gt.cameras.names[-1] != "input":
             raise ConfigError(f"{folder}: the last view must be the 'input' view (a humanmv synth subject)")
         C = len(gt.cameras) - 1
-        target = on_white(gt.rgb[:C], gt.mask[:C])
-        photo = on_white(gt.rgb[C:], gt.mask[C:])
+        target = channels_first(gt[list(range(C))].on_white())
+        photo = channels_first(gt[[C]].on_white())
         input_face = face_embeddings(self.identifier, photo, "input", masks=gt.mask[C:])[0]
         gt_faces = face_embeddings(self.identifier, target, "ground truth", masks=gt.mask[:C])
         gt_features = self.nets.features(target)
@@ -137,10 +153,10 @@ class Bench:
                 out.append(SubjectResult(folder.name, method, 0.0, [], [], [], [], error=_one_line(err)))
                 continue
             seconds = time.perf_counter() - t
-            views = on_white(pred.rgb, pred.mask)
+            views = channels_first(pred.on_white())
             r = SubjectResult(folder.name, method, seconds, gt.cameras.az[:C].tolist(),
                               psnr(views, target).tolist(), ssim(views, target).tolist(),
-                              mask_iou(pred.mask, gt.mask[:C]).tolist(), views=views.permute(0, 2, 3, 1))
+                              mask_iou(pred.mask, gt.mask[:C]).tolist(), views=channels_last(views))
             r.lpips = self.nets.lpips_per_view(views, target)
             r.gt_features = gt_features
             out.append(score_views(r, pred, views, gt.cameras[list(range(C))], self.nets, self.identifier,
@@ -156,8 +172,7 @@ class Bench:
         for k, folder in enumerate(folders):
             results += self.run_subject(folder)
             if k < figure_subjects:
-                gt = read_subject(folder, layers=("rgb", "mask"))
-                shown = on_white(gt.rgb, gt.mask).permute(0, 2, 3, 1)
+                shown = read_subject(folder, layers=("rgb", "mask")).on_white()
                 inputs[folder.name] = (shown[-1], shown[:-1])
             if progress is not None:
                 progress(k + 1, len(folders))

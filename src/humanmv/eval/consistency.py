@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from humanmv.cameras import Cameras
 from humanmv.eval.identity_metrics import cosine
 from humanmv.eval.image_metrics import psnr
+from humanmv.views import channels_first, channels_last
 
 DEPTH_TOLERANCE = 0.02  # relative depth disagreement that still counts as the same surface
 
@@ -48,8 +49,8 @@ def reproject(src_rgb: torch.Tensor, src_depth: torch.Tensor, src_cam: Cameras,
     uv, zs = src_cam.project(world.reshape(-1, 3).float())
     uv, zs = uv[0].reshape(Hd, Wd, 2), zs[0].reshape(Hd, Wd)
     grid = torch.stack([uv[..., 0] / Ws * 2 - 1, uv[..., 1] / Hs * 2 - 1], -1)[None].float()
-    warped = F.grid_sample(src_rgb.permute(2, 0, 1)[None].float(), grid, mode="bilinear",
-                           padding_mode="border", align_corners=False)[0].permute(1, 2, 0)
+    warped = channels_last(F.grid_sample(channels_first(src_rgb)[None].float(), grid, mode="bilinear",
+                                         padding_mode="border", align_corners=False)[0])
     near = F.grid_sample(src_depth[None, None].float(), grid, mode="nearest", padding_mode="zeros",
                          align_corners=False)[0, 0]
     # all four bilinear taps on the person: no background blended in at the silhouette
@@ -91,7 +92,7 @@ def reprojection_psnr(rgb: torch.Tensor, depth: torch.Tensor, cameras: Cameras,
         if int(valid.sum()) < min_pixels:
             out.append(None)
             continue
-        out.append(float(psnr(warped.permute(2, 0, 1)[None], rgb[j].permute(2, 0, 1)[None].float(), valid[None])[0]))
+        out.append(float(psnr(channels_first(warped)[None], channels_first(rgb[j])[None].float(), valid[None])[0]))
     return out
 
 

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from humanmv.eval.availability import Metric
 from humanmv.perception.identity import SAME_PERSON_DISTANCE, FaceIdentifier
+from humanmv.views import channels_last
 
 Embedding = np.ndarray  # (128,) float32
 
@@ -43,7 +44,7 @@ def to_uint8_rgb(image: Tensor | np.ndarray) -> np.ndarray:
     if image.dim() != 3 or image.shape[0] != 3:
         raise ValueError(f"expected a (3, H, W) image tensor, got {tuple(image.shape)}")
     arr = (image.detach().float().clamp(0, 1) * 255.0).round().to(torch.uint8)
-    return np.ascontiguousarray(arr.permute(1, 2, 0).cpu().numpy())
+    return np.ascontiguousarray(channels_last(arr).cpu().numpy())
 
 
 def _images(images: Tensor | Sequence[Tensor | np.ndarray]) -> list[np.ndarray]:

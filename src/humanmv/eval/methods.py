@@ -1,58 +1,27 @@
-"""The methods `humanmv bench` can score, by name: a registry of predictor factories.
+"""The methods `humanmv bench` can score: every registered generator (any variant of it,
+`NAME[KEY=VALUE,...]`, see `generators.GeneratorChoice.parse`) and the trivial baseline
+"copy-input" (the input image as every view).
 
-A method is a factory, called once per bench run (it loads its models there), that returns a
-predictor. A predictor is a callable
+A predictor is built once per bench run and called per subject:
 
-    predictor(gt: SubjectViews, name: str) -> Prediction
+    predictor(gt: Views, name: str) -> Views            # --split: every view but the last
+    predictor.photo(image, views, size) -> PhotoPrediction   # --real: a photo, no ground truth
 
-that gets a ground-truth subject whose LAST view is the input ("input") and predicts every
-other view at its ground-truth camera. It may also have
-
-    predictor.photo(image: LoadedImage, views: int, size: int) -> PhotoPrediction
-
-for `humanmv bench --real` (a photo without ground truth: the method's own full pipeline).
-A new method plugs in with one line, without touching the runner:
-
-    register_method("mvdiff", lambda: MyPredictor(...))
-
-Built in: "copy-input" (the input image as every view, the trivial baseline) and "prior" (the
-textured-avatar pipeline, with the ground-truth target cameras carried into the fit's frame by
-`cameras.align_to_fit`; its rendered depth is exposed for the consistency metrics) and "mvdiff"
-(the prior's views refined by the multi-view diffusion model and fused into the avatar; the
-shipped checkpoint unless `use_mvdiff_checkpoint` names another) and "mvdiff-raw" (the model's
-views before fusion).
+`gt`'s LAST view is the input ("input"); the predictor returns rgb, mask and (when the method
+has 3D) depth at the other views' ground-truth cameras carried into its own frame — the
+returned views' cameras are what its depth is measured with.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from humanmv.cameras import Cameras
-from humanmv.data.format import SubjectViews
-from humanmv.errors import ConfigError
+from humanmv.views import Views
 
-
-@dataclass
-class Prediction:
-    """A method's C views.
-
-    rgb:     (C, H, W, 3) float32 in [0, 1].
-    mask:    (C, H, W) float32 in [0, 1] (the person's alpha).
-    depth:   (C, H, W) camera z of the method's own 3D, 0 on the background; None if the
-             method has no depth (the reprojection consistency is then "n/a").
-    cameras: the C cameras `depth` is measured with (the method's frame and units); None means
-             the ground-truth cameras.
-    """
-
-    rgb: torch.Tensor
-    mask: torch.Tensor
-    depth: torch.Tensor | None = None
-    cameras: Cameras | None = None
+BASELINES = ("copy-input",)
 
 
 @dataclass
@@ -61,123 +30,90 @@ class PhotoPrediction:
     method's view at the photo's own camera (`photo_rgb` (H, W, 3), `photo_mask` (H, W), in the
     photo's pixels), used for pose accuracy against the photo."""
 
-    views: Prediction
+    views: Views
     photo_rgb: torch.Tensor
     photo_mask: torch.Tensor
 
 
-Predictor = Callable[[SubjectViews, str], Prediction]
-_METHODS: dict[str, Callable[[], Any]] = {}
-
-
-def register_method(name: str, factory: Callable[[], Any]) -> None:
-    """Make `name` available to `humanmv bench --method` (a later call replaces it)."""
-    _METHODS[name] = factory
-
-
 def available_methods() -> list[str]:
-    return list(_METHODS)
+    """The baseline and every registered generator (variants: NAME[KEY=VALUE,...])."""
+    from humanmv.generators import available_generators
+
+    return list(BASELINES) + available_generators()
 
 
 def check_methods(methods: list[str]) -> None:
-    """ConfigError (one line) for the first unknown method name."""
-    unknown = [m for m in methods if m not in _METHODS]
-    if unknown:
-        raise ConfigError(f"unknown --method {unknown[0]!r}; available: {', '.join(_METHODS)}")
+    """A one-line ConfigError for the first method string that is not a baseline or a valid
+    generator choice (unknown name, option, value or checkpoint), before any work."""
+    from humanmv.errors import ConfigError
+    from humanmv.generators import GeneratorChoice
+
+    for method in methods:
+        if method in BASELINES:
+            continue
+        if method.partition("[")[0].strip() not in available_methods():
+            raise ConfigError(f"unknown --method {method!r}; available: {', '.join(available_methods())} "
+                              "(a generator's variants: NAME[KEY=VALUE,...])")
+        GeneratorChoice.parse(method)
 
 
-def make_predictor(name: str) -> Any:
-    check_methods([name])
-    return _METHODS[name]()
+def make_predictor(method: str, studio_factory) -> Any:
+    """The predictor for `method`; `studio_factory()` gives the shared Studio (built once)."""
+    if method == "copy-input":
+        return CopyInput()
+    from humanmv.generators import GeneratorChoice
+
+    return GeneratorMethod(studio_factory(), GeneratorChoice.parse(method))
 
 
-def on_white(rgb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """(C, H, W, 3), (C, H, W) -> (C, 3, H, W) composited on white (as a viewer sees them)."""
-    return (rgb * mask[..., None] + (1 - mask[..., None])).permute(0, 3, 1, 2)
-
-
-def _split_views(gt: SubjectViews) -> tuple[Cameras, int]:
-    """The rig cameras (all but the last view) and the input view's index (the last)."""
-    n = len(gt.cameras)
-    return gt.cameras[list(range(n - 1))], n - 1
+def _rig(gt: Views):
+    """The rig cameras (all but the last view)."""
+    return gt.cameras[list(range(len(gt.cameras) - 1))]
 
 
 class CopyInput:
     """The input image as every view."""
 
-    def __call__(self, gt: SubjectViews, name: str) -> Prediction:
-        rig, inp = _split_views(gt)
+    def __call__(self, gt: Views, name: str) -> Views:
+        rig = _rig(gt)
         C = len(rig)
-        return Prediction(gt.rgb[inp].expand(C, -1, -1, -1).clone(), gt.mask[inp].expand(C, -1, -1).clone())
+        inp = len(gt.cameras) - 1
+        return Views(rig, rgb=gt.rgb[inp].expand(C, -1, -1, -1).clone(), mask=gt.mask[inp].expand(C, -1, -1).clone())
 
     def photo(self, image: Any, views: int, size: int) -> PhotoPrediction:
+        from humanmv.cameras import orbit_cameras, ring_azimuths
+
         rgb = torch.from_numpy(image.rgb.copy()).float() / 255
         mask = torch.ones(rgb.shape[:2])
-        return PhotoPrediction(Prediction(rgb.expand(views, -1, -1, -1).clone(), mask.expand(views, -1, -1).clone()),
-                               rgb, mask)
+        H, W = mask.shape
+        cams = orbit_cameras(ring_azimuths(views), 0.0, 3.0, 30.0, W, H)
+        return PhotoPrediction(Views(cams, rgb=rgb.expand(views, -1, -1, -1).clone(),
+                                     mask=mask.expand(views, -1, -1).clone()), rgb, mask)
 
 
-class Prior:
-    """The prior pipeline (fit, texture, render) at the ground-truth cameras."""
+class GeneratorMethod:
+    """A generator choice run exactly as `humanmv generate` runs it: on a synthetic subject
+    from its input view (the ground-truth cameras carried into the fit's frame,
+    `cameras.align_to_fit`), or on a real photo."""
 
-    def __init__(self) -> None:
-        from humanmv.pipelines.prior import PriorPipeline
+    def __init__(self, studio, choice) -> None:
+        self.studio, self.choice = studio, choice
+        studio.load(choice)  # load its models now: a broken checkpoint fails before any subject
 
-        self.pipe = PriorPipeline(texture_size=512)
+    def __call__(self, gt: Views, name: str) -> Views:
+        from humanmv.pipelines.prior_views import generate_for_subject
 
-    def __call__(self, gt: SubjectViews, name: str) -> Prediction:
-        from humanmv.pipelines.prior_views import prior_views_for_subject
-
-        rig, _ = _split_views(gt)
-        views = prior_views_for_subject(self.pipe, gt, name, cameras=rig).views
-        return Prediction(views.rgb, views.mask, views.depth, views.cameras)
+        v = generate_for_subject(self.studio, gt, name, self.choice, cameras=_rig(gt)).views
+        return Views(v.cameras, rgb=v.rgb, mask=v.mask, depth=v.depth)
 
     def photo(self, image: Any, views: int, size: int) -> PhotoPrediction:
-        result = self.pipe(image, views=views, size=size)
+        result = self.studio.generate(image, self.choice, views=views, size=size)
         v = result.views
-        at_photo = self.pipe.generator(result.subject, result.fit.fit.camera)
-        return PhotoPrediction(Prediction(v.rgb, v.mask, v.depth, v.cameras), at_photo.rgb[0], at_photo.mask[0])
-
-
-class MVDiff(Prior):
-    """The prior's views at the ground-truth cameras refined by the mvdiff generator, exactly
-    as `humanmv generate --generator mvdiff` does for a photo (the input view is the photo).
-    fuse=False scores the model's raw views (before they are fused into the avatar)."""
-
-    def __init__(self, checkpoint: Path | None = None, fuse: bool = True) -> None:
-        super().__init__()
-        from humanmv.pipelines.mvdiff import MVDiffGenerator
-
-        self.generator = MVDiffGenerator(self.pipe.renderer, checkpoint, fuse=fuse, body=self.pipe.body)
-
-    def __call__(self, gt: SubjectViews, name: str) -> Prediction:
-        from humanmv.pipelines.prior_views import prior_views_for_subject
-
-        rig, _ = _split_views(gt)
-        result = prior_views_for_subject(self.pipe, gt, name, cameras=rig)
-        out = self.generator.refine(result.views, result.subject, seed=0)
-        return Prediction(out.rgb, out.mask, out.depth, out.cameras)
-
-    def photo(self, image: Any, views: int, size: int) -> PhotoPrediction:
-        result = self.pipe(image, views=views, size=size)
-        v = self.generator(result.subject, result.views.cameras)
-        if v.avatar is not None:  # the fused avatar, seen from the photo's camera
-            seen = self.pipe.renderer.render(v.avatar, result.fit.fit.camera, outputs=("mask", "rgb"))
-            return PhotoPrediction(Prediction(v.rgb, v.mask, v.depth, v.cameras), seen.rgb[0] * seen.mask[0, ..., None],
-                                   seen.mask[0])
-        at_photo = self.generator(result.subject, result.fit.fit.camera)
-        return PhotoPrediction(Prediction(v.rgb, v.mask, v.depth, v.cameras), at_photo.rgb[0], at_photo.mask[0])
-
-
-_MVDIFF_CHECKPOINT: list[Path | None] = [None]
-
-
-def use_mvdiff_checkpoint(folder: Path | None) -> None:
-    """The checkpoint the "mvdiff" method loads (None: the shipped one)."""
-    _MVDIFF_CHECKPOINT[0] = folder
-
-
-register_method("copy-input", CopyInput)
-register_method("prior", Prior)
-register_method("mvdiff", lambda: MVDiff(_MVDIFF_CHECKPOINT[0]))
-register_method("mvdiff-raw", lambda: MVDiff(_MVDIFF_CHECKPOINT[0], fuse=False))
+        photo_camera = result.fit.fit.camera
+        if result.choice.reconstruct == "none":  # no avatar of its own: the generator at the photo's camera
+            seen = self.studio.load(self.choice).generator(result.subject, photo_camera)
+            rgb, mask = seen.rgb[0], seen.mask[0]
+        else:  # the reconstructed avatar, seen from the photo's camera
+            seen = self.studio.renderer.render(result.avatar.mesh, photo_camera, outputs=("mask", "rgb"))
+            rgb, mask = seen.rgb[0] * seen.mask[0, ..., None], seen.mask[0]
+        return PhotoPrediction(Views(v.cameras, rgb=v.rgb, mask=v.mask, depth=v.depth), rgb, mask)

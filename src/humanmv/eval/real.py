@@ -1,7 +1,7 @@
 """`humanmv bench --real DIR`: real photos without ground truth.
 
-Each photo goes through the method's own full pipeline (`predictor.photo`: for "prior", the
-PriorPipeline with `views` orbit views of `size` pixels). Reported per method: success rate
+Each photo goes through the method's own full pipeline (`predictor.photo`: a generator runs
+as `humanmv generate` runs it, with `views` orbit views of `size` pixels). Reported per method: success rate
 (with each failure's one-line reason), seconds per photo, face identity of the generated views
 against the photo (I2OID, O2OID, Re-ID on face-visible views), view consistency, CLIP similarity
 (with weights) and pose accuracy: PCK@0.1 of the keypoints detected in the method's view at the
@@ -19,7 +19,7 @@ import numpy as np
 from humanmv.errors import ConfigError
 from humanmv.eval.bench import Bench, SubjectResult, _one_line, score_views
 from humanmv.eval.identity_metrics import face_embeddings, to_uint8_rgb
-from humanmv.eval.methods import on_white
+from humanmv.views import channels_first, channels_last
 from humanmv.eval.pose_metrics import mask_boxes, pck
 from humanmv.perception.keypoints import COCO_FROM_MEDIAPIPE
 
@@ -35,12 +35,6 @@ def photo_paths(folder: Path, limit: int = 0) -> list[Path]:
     if not paths:
         raise ConfigError(f"--real {folder}: no photos ({', '.join(PHOTO_SUFFIXES)}) in it")
     return paths
-
-
-def check_real_methods(bench_methods: list[str], predictors: dict) -> None:
-    missing = [m for m in bench_methods if not hasattr(predictors[m], "photo")]
-    if missing:
-        raise ConfigError(f"--method {missing[0]!r} has no --real mode (it needs ground truth)")
 
 
 def _photo_pck(estimator, photo, render, render_mask) -> dict | None:
@@ -70,7 +64,6 @@ def run_photos(bench: Bench, paths: list[Path], views: int = 16, size: int = 256
     from humanmv.io.images import load_image
     from humanmv.perception.keypoints import PoseEstimator
 
-    check_real_methods(bench.methods, bench.predictors)
     estimator = PoseEstimator()
     out: list[SubjectResult] = []
     inputs: dict = {}
@@ -82,9 +75,9 @@ def run_photos(bench: Bench, paths: list[Path], views: int = 16, size: int = 256
         except Exception as err:  # an unreadable photo fails every method, with its reason
             out += [SubjectResult(path.name, m, 0.0, [], [], [], [], error=_one_line(err)) for m in bench.methods]
             continue
-        photo = torch.from_numpy(image.rgb.copy()).float().permute(2, 0, 1) / 255
+        photo = channels_first(torch.from_numpy(image.rgb.copy()).float() / 255)
         if k < figure_photos:
-            inputs[path.name] = (photo.permute(1, 2, 0), None)
+            inputs[path.name] = (channels_last(photo), None)
         input_face = face_embeddings(bench.identifier, photo[None], "photo")[0]
         input_clip = bench.nets.clip_embeddings(photo[None])
         for method in bench.methods:
@@ -96,16 +89,11 @@ def run_photos(bench: Bench, paths: list[Path], views: int = 16, size: int = 256
                 continue
             seconds = time.perf_counter() - t
             pred = got.views
-            cams = pred.cameras
-            v = on_white(pred.rgb, pred.mask)
-            az = cams.az.tolist() if cams is not None else [360.0 * i / len(v) for i in range(len(v))]
-            r = SubjectResult(path.name, method, seconds, az, [], [], [], views=v.permute(0, 2, 3, 1))
-            if cams is None:  # no cameras: neighbours in index order, no reprojection
-                from humanmv.cameras import orbit_cameras
-
-                cams = orbit_cameras(az, 0.0, 3.0, 30.0, v.shape[3], v.shape[2])
-            score_views(r, pred, v, cams, bench.nets, bench.identifier, input_face, input_clip)
-            at_photo = on_white(got.photo_rgb[None], got.photo_mask[None])[0]
+            v = channels_first(pred.on_white())
+            r = SubjectResult(path.name, method, seconds, pred.cameras.az.tolist(), [], [], [], views=channels_last(v))
+            score_views(r, pred, v, pred.cameras, bench.nets, bench.identifier, input_face, input_clip)
+            m = got.photo_mask[..., None]
+            at_photo = channels_first(got.photo_rgb * m + (1 - m))
             r.pck = _photo_pck(estimator, photo, at_photo, got.photo_mask)
             out.append(r)
     if progress is not None:

@@ -24,6 +24,7 @@ import torch
 from humanmv.eval.availability import weights_reason
 from humanmv.eval.bench import SubjectResult
 from humanmv.perception.identity import SAME_PERSON_DISTANCE
+from humanmv.views import channels_first, channels_last
 
 
 def _front(az: float) -> bool:
@@ -204,7 +205,7 @@ def _fit_tile(image: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """(H', W', 3) -> (h, w, 3): scaled to fit, centred on white."""
     scale = min(h / image.shape[0], w / image.shape[1])
     nh, nw = max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale))
-    small = torch.nn.functional.interpolate(image.permute(2, 0, 1)[None], (nh, nw), mode="area")[0].permute(1, 2, 0)
+    small = channels_last(torch.nn.functional.interpolate(channels_first(image)[None], (nh, nw), mode="area")[0])
     tile = torch.ones(h, w, 3)
     tile[(h - nh) // 2:(h - nh) // 2 + nh, (w - nw) // 2:(w - nw) // 2 + nw] = small
     return tile

@@ -1,6 +1,7 @@
 """Reading metric-network weights from a user-given file, and checking them against a module.
 
-Files are read without running code: `.safetensors` with safetensors, anything else with
+Files are read without running code: `.safetensors` with the project's one safetensors reader
+(`models.weights.read_safetensors`), anything else with
 `torch.load(path, weights_only=True, map_location="cpu")` (a plain state dict, possibly wrapped
 as {"state_dict": {...}} or {"model": {...}}). The format is sniffed from the content, not the
 name. TorchScript archives (e.g. OpenAI's `ViT-B-32.pt`) are refused with a hint to convert.
@@ -54,12 +55,13 @@ def read_state_dict(path: str | PathLike[str], what: str = "weights") -> StateDi
     if not p.is_file():
         raise CheckpointError(f"{what} file not found: {p}")
     if _is_safetensors(p):
-        from safetensors.torch import load_file
+        # Imported here: humanmv.models pulls in diffusers, which only safetensors files need.
+        from humanmv.models.weights import read_safetensors
 
         try:
-            raw: object = load_file(str(p), device="cpu")
-        except Exception as err:  # noqa: BLE001 - any parse error is a bad file
-            raise CheckpointError(f"cannot read {what} file {p}: {_one_line(err)}") from err
+            raw: object = read_safetensors(p, dtype=None)
+        except CheckpointError as err:
+            raise CheckpointError(f"cannot read {what} file: {err}") from err
     else:
         if _is_torchscript(p):
             raise CheckpointError(

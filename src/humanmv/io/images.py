@@ -264,6 +264,8 @@ def save_png(path: str | os.PathLike[str], array: Any, fsync: bool = True) -> Pa
 
 def _as_hwc_numpy(array: Any) -> np.ndarray:
     if hasattr(array, "detach"):  # a torch tensor: (C, H, W) or (1, C, H, W)
+        from humanmv.views import channels_last
+
         t = array.detach().cpu()
         if t.ndim == 4:
             if t.shape[0] != 1:
@@ -273,7 +275,7 @@ def _as_hwc_numpy(array: Any) -> np.ndarray:
             t = t[None]
         if t.ndim != 3 or t.shape[0] not in (1, 3, 4):
             raise ValueError(f"expected a (C, H, W) tensor with C in 1, 3, 4, got {tuple(t.shape)}")
-        arr = t.permute(1, 2, 0).numpy()
+        arr = channels_last(t).numpy()
     else:
         arr = np.asarray(array)
     if arr.ndim == 3 and arr.shape[2] not in (1, 3, 4):
@@ -299,6 +301,8 @@ def to_tensor(rgb: np.ndarray) -> "torch.Tensor":
     """(H, W, C) or (H, W) uint8 -> (1, C, H, W) float32 in [0, 1] (C = 1 for (H, W))."""
     import torch
 
+    from humanmv.views import channels_first
+
     arr = np.asarray(rgb)
     if arr.dtype != np.uint8:
         raise ValueError(f"to_tensor expects uint8, got {arr.dtype}")
@@ -306,7 +310,7 @@ def to_tensor(rgb: np.ndarray) -> "torch.Tensor":
         arr = arr[:, :, None]
     if arr.ndim != 3:
         raise ValueError(f"to_tensor expects (H, W, C), got {arr.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().div_(255.0)
+    t = channels_first(torch.from_numpy(np.ascontiguousarray(arr))).float().div_(255.0)
     return t.unsqueeze(0).contiguous()
 
 

@@ -3,8 +3,9 @@
 `cameras.json` is `Cameras.to_json()` (DESIGN.md: per view name, K, world-to-camera, width,
 height, az, el; read back with `Cameras.load`). `transforms.json` is the nerfstudio /
 instant-ngp format from `humanmv.cameras.to_transforms_json`: per frame an OpenGL
-camera-to-world matrix (x right, y up, z back) and pixel intrinsics fl_x, fl_y, cx, cy with
-pixel centres at integer + 0.5, as in our `K`. Both are written atomically.
+camera-to-world matrix (x right, y up, z back), pixel intrinsics fl_x, fl_y, cx, cy with
+pixel centres at integer + 0.5, as in our `K`, and the frame's own w, h (views may differ in
+size; the top-level w, h appear only when all views share one). Both are written atomically.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def save_transforms_json(path: str | os.PathLike[str], cameras: Cameras,
 
     Args:
         path: the JSON file.
-        cameras: C cameras.
+        cameras: C cameras; image i must be `cameras.sizes[i]` (its own size, not the canvas).
         image_paths: C image paths, as the reader should resolve them: relative to the JSON
             file's folder (e.g. "rgb/000.png"), written with forward slashes.
     Returns:

@@ -24,7 +24,7 @@ from humanmv.cameras import Cameras, orbit_cameras_around
 from humanmv.errors import ConfigError, NoPersonError
 from humanmv.io.images import LoadedImage, save_png
 from humanmv.perception import Perception, Perceiver
-from humanmv.pipelines.options import FIT_MODES, FitMode, perception_options
+from humanmv.pipelines.checks import FIT_MODES, FitMode, perception_options
 from humanmv.render import Renderer, render_normal_maps
 
 log = logging.getLogger("humanmv")

@@ -1,12 +1,17 @@
-"""Write a generation to disk: everything `humanmv generate` promises, in one folder.
+"""The export stage: everything `humanmv generate` promises, written into one folder.
 
-    views/NNN.png    RGBA views (alpha = person mask)
+    views/NNN.png    RGBA views (alpha = person mask), each at its camera's own size
     normals/NNN.png  camera-space normals as (n + 1) / 2, alpha = mask
     masks/NNN.png    person masks (0/255)
     cameras.json     our cameras (OpenCV K + world-to-camera), transforms.json (nerfstudio)
-    grid.png, turntable.mp4, avatar.glb, texture.png, fit.json, run.json
+    grid.png, turntable.mp4
+    avatar.glb, texture.png   the exported avatar (after reconstruction) and its texture
+    avatar.json      how to rebuild avatar.glb's mesh from Anny parameters (`recon.avatar`)
+    fit.json         the photo's fit (camera, body parameters, metrics), before any refit
+    run.json         versions, generator and its options, seed, per-stage timings
 
-The caller wraps this in `io.atomic.atomic_output_dir`, so a failure leaves nothing behind.
+The caller wraps this in `io.atomic.atomic_output_dir` (`Studio.save` does), so a failure
+leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -35,28 +40,29 @@ TURNTABLE_MAX_SIZE = 384
 
 
 def _uint8(images: torch.Tensor) -> np.ndarray:
-    return (images.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    return (images.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
 
 
-def save_generation(pipe, result, out_dir: Path, run_info: dict | None = None) -> dict[str, float]:
-    """Write every output of `result` (a prior.GenerationResult) into `out_dir`; returns the
-    seconds spent per output kind."""
+def save_generation(result, out_dir: Path, renderer, body, run_info: dict | None = None) -> dict[str, float]:
+    """Write every output of `result` (a pipelines.generate.GenerationResult) into `out_dir`;
+    `renderer` draws the turntable, `body` names the avatar's parameters. Returns the seconds
+    spent per output kind."""
     timings: dict[str, float] = {}
     views = result.views
     cams = views.cameras
 
     t = time.perf_counter()
     rgba = _uint8(views.rgba)
-    normal_rgba = _uint8(torch.cat([(views.normal + 1) / 2 * views.mask[..., None],
-                                    views.mask[..., None]], dim=-1))
+    normal_rgba = _uint8(torch.cat([(views.normal + 1) / 2 * views.mask[..., None], views.mask[..., None]], dim=-1))
     masks = _uint8(views.mask)
     for folder in ("views", "normals", "masks"):
         (out_dir / folder).mkdir()
     jobs = []
     for i, name in enumerate(cams.names):
-        jobs += [(out_dir / "views" / f"{name}.png", rgba[i]),
-                 (out_dir / "normals" / f"{name}.png", normal_rgba[i]),
-                 (out_dir / "masks" / f"{name}.png", masks[i])]
+        w, h = (int(s) for s in cams.sizes[i])  # each view at its own size (views.Views layout)
+        jobs += [(out_dir / "views" / f"{name}.png", rgba[i, :h, :w]),
+                 (out_dir / "normals" / f"{name}.png", normal_rgba[i, :h, :w]),
+                 (out_dir / "masks" / f"{name}.png", masks[i, :h, :w])]
     # PNG compression releases the GIL, so two threads use both cores. The folder is committed
     # atomically as a whole; per-file fsyncs would only cost time.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
@@ -71,30 +77,31 @@ def save_generation(pipe, result, out_dir: Path, run_info: dict | None = None) -
     timings["cameras_grid"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    # A generator that reconstructs (mvdiff fuses its views into the texture) returns its avatar.
-    avatar = result.views.avatar if result.views.avatar is not None else result.subject.avatar
-    texture = _uint8(avatar.texture)
-    save_glb(out_dir / "avatar.glb", avatar.vertices, avatar.faces, avatar.uvs, avatar.uv_faces, texture)
+    avatar = result.avatar
+    mesh = avatar.mesh
+    texture = _uint8(mesh.texture)
+    save_glb(out_dir / "avatar.glb", mesh.vertices, mesh.faces, mesh.uvs, mesh.uv_faces, texture)
     save_png(out_dir / "texture.png", texture)
+    (out_dir / "avatar.json").write_text(json.dumps(avatar.to_json(body), indent=1))
     timings["glb"] = time.perf_counter() - t
 
     t = time.perf_counter()
     size = min(TURNTABLE_MAX_SIZE, max(cams.width, cams.height))
     size -= size % 2
-    ring = orbit_cameras_around(result.subject.focus, ring_azimuths(TURNTABLE_FRAMES), 5.0, fov_deg=30.0, width=size, height=size,
-                                margin=1.05)
-    frames = pipe.renderer.render(avatar, ring, outputs=("mask", "rgb"))
+    ring = orbit_cameras_around(result.subject.focus, ring_azimuths(TURNTABLE_FRAMES), 5.0, fov_deg=30.0,
+                                width=size, height=size, margin=1.05)
+    frames = renderer.render(mesh, ring, outputs=("mask", "rgb"))
     on_white = frames.rgb * frames.mask[..., None] + (1 - frames.mask[..., None])
     save_turntable(out_dir / "turntable.mp4", _uint8(on_white), fps=TURNTABLE_FPS)
     timings["turntable"] = time.perf_counter() - t
 
-    summary = fit_summary(result.fit, pipe.body)
+    summary = fit_summary(result.fit, body)
     (out_dir / "fit.json").write_text(json.dumps(summary, indent=1))
     run = {
         "humanmv": _version(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "generator": pipe.generator.name,
+        **result.choice.to_json(),
         "mode": result.subject.mode,
         "views": len(cams),
         "size": [cams.width, cams.height],

@@ -25,6 +25,7 @@ from humanmv.cameras import Cameras
 from humanmv.render import Renderer
 from humanmv.render.mesh import Mesh
 from humanmv.render.uv_space import rasterize_uv, texel_views
+from humanmv.views import Views, channels_first
 
 MIN_FACING = 0.1  # cos of the viewing angle below which a view does not colour a texel
 DEPTH_TOLERANCE = 0.02  # metres between a texel and the surface the view sees there
@@ -33,7 +34,7 @@ DEPTH_TOLERANCE = 0.02  # metres between a texel and the surface the view sees t
 @dataclass
 class FusionConfig:
     """sharpness: exponent on the facing cosine (higher: the most frontal view wins). 2, with
-    a photo trust of 16 (`MVDiffGenerator`), scored best on validation subjects
+    a photo trust of 16 (`recon.reconstruct`), scored best on validation subjects
     (`benchmarks/mvdiff_fusion.py`).
     base_weight: weight of the base texture; a texel seen squarely by one view has weight
     1 (at 60 degrees off, 0.2 with sharpness 2), so the base shows only where no view sees
@@ -54,38 +55,23 @@ class FusedTexture:
     best_view: torch.Tensor
 
 
-@dataclass
-class ViewImages:
-    """C views sharing one image size. rgb: (C, H, W, 3) float [0, 1]; mask: (C, H, W) float,
-    the person; cameras: their C cameras (W x H); trust: weight of every view of the group
-    (e.g. the input photo above generated views)."""
-
-    rgb: torch.Tensor
-    mask: torch.Tensor
-    cameras: Cameras
-    trust: float = 1.0
-
-    def __post_init__(self) -> None:
-        C, H, W = self.mask.shape
-        if (self.rgb.shape != (C, H, W, 3) or len(self.cameras) != C
-                or (self.cameras.width, self.cameras.height) != (W, H)):
-            raise ValueError(f"views must be rgb (C,H,W,3) and mask (C,H,W) at the cameras' "
-                             f"{self.cameras.width}x{self.cameras.height}, got {tuple(self.rgb.shape)}, "
-                             f"{tuple(self.mask.shape)} and {len(self.cameras)} cameras")
-
-
-def fuse_views_into_texture(mesh: Mesh, views: list[ViewImages], renderer: Renderer,
-                            base_texture: torch.Tensor | None = None,
+def fuse_views_into_texture(mesh: Mesh, views: list[Views], renderer: Renderer,
+                            trust: list[float] | None = None, base_texture: torch.Tensor | None = None,
                             config: FusionConfig | None = None) -> FusedTexture:
     """Colour `mesh`'s UV texture from groups of views of it.
 
     mesh:  the surface in the views' world frame, with `uvs` (and `uv_faces`); its `texture`
            (S, S, 3) is the base unless `base_texture` is given (one of them must be).
-    views: groups of views (each group shares an image size; e.g. generated views + the photo).
+    views: groups of views with rgb and mask (e.g. the generated views, and the photo as a
+           1-view group: a photo keeps its background pixels, the mask says what is the person).
+    trust: weight of every view of each group (default 1 each; e.g. the photo above the
+           generated views).
     Returns a FusedTexture at the base texture's size; `best_view` counts the views of all
     groups in order.
     """
     cfg = config or FusionConfig()
+    trust = [1.0] * len(views) if trust is None else list(trust)
+    assert len(trust) == len(views), "one trust per group of views"
     base = base_texture if base_texture is not None else mesh.texture
     if base is None:
         raise ValueError("fuse_views_into_texture needs a base texture (mesh.texture or base_texture)")
@@ -96,8 +82,8 @@ def fuse_views_into_texture(mesh: Mesh, views: list[ViewImages], renderer: Rende
     pos = raster.position.reshape(-1, 3)[idx]  # (N, 3) world
     nrm = raster.normal.reshape(-1, 3)[idx]
     weights, colours = [], []
-    for group in views:
-        w, c = _view_weights(mesh, pos, nrm, group, renderer, cfg)
+    for group, group_trust in zip(views, trust):
+        w, c = _view_weights(mesh, pos, nrm, group, group_trust, renderer, cfg)
         weights.append(w)
         colours.append(c)
     weight = torch.cat(weights)  # (C_all, N)
@@ -118,8 +104,8 @@ def fuse_views_into_texture(mesh: Mesh, views: list[ViewImages], renderer: Rende
     return FusedTexture(texture, weight_map.reshape(S, S), best.reshape(S, S))
 
 
-def _view_weights(mesh: Mesh, pos: torch.Tensor, nrm: torch.Tensor, views: ViewImages, renderer: Renderer,
-                  cfg: FusionConfig) -> tuple[torch.Tensor, torch.Tensor]:
+def _view_weights(mesh: Mesh, pos: torch.Tensor, nrm: torch.Tensor, views: Views, trust: float,
+                  renderer: Renderer, cfg: FusionConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Per view and texel: weight (C, N) (0 where the view does not see the texel) and the
     view's colour there (C, N, 3). pos, nrm: (N, 3) texel positions and unit normals, world."""
     seen = texel_views(mesh, pos, nrm, views.cameras, renderer, DEPTH_TOLERANCE)
@@ -127,9 +113,9 @@ def _view_weights(mesh: Mesh, pos: torch.Tensor, nrm: torch.Tensor, views: ViewI
     # Colours are sampled with the mask as weight (normalised convolution), so a texel at the
     # silhouette never blends in the background behind the person.
     alpha = seen.sample(inside[:, None])[..., 0]
-    colour = seen.sample((views.rgb * inside[..., None]).permute(0, 3, 1, 2)) / alpha.clamp_min(1e-6)[..., None]
+    colour = seen.sample(channels_first(views.rgb * inside[..., None])) / alpha.clamp_min(1e-6)[..., None]
     facing = seen.facing
     visible = seen.visible & (alpha > 0.5) & (facing > MIN_FACING)
     weight = torch.where(visible, ((facing - MIN_FACING) / (1 - MIN_FACING)).clamp(0, 1) ** cfg.sharpness,
                          torch.zeros_like(facing))
-    return weight * views.trust, colour
+    return weight * trust, colour

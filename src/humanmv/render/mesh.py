@@ -42,6 +42,9 @@ class Mesh:
 class RenderOutput:
     """Per-view images, row 0 at the top; a field is None when it was not asked for.
 
+    H x W is the cameras' canvas: view i's image is its top-left `sizes[i]` corner and the
+    rest is background, as every field below holds it.
+
     Attributes:
         mask: (C, H, W) float32, 1 where the mesh covers the pixel centre, else 0.
         depth: (C, H, W) float32 camera-space z in metres, 0 on the background.

@@ -6,6 +6,9 @@ Conventions (see DESIGN.md and `humanmv.cameras`):
   that `Cameras.project` maps to (u, v) lands in column floor(u), row floor(v) of every output.
   Row 0 of every output is the TOP of the image.
 - Outputs are hard (no anti-aliasing): a pixel belongs to the triangle covering its centre.
+- Cameras of different sizes render on one canvas (H x W = cameras.height x cameras.width):
+  view i fills the top-left sizes[i] corner of its image, exactly as if rendered alone at its
+  own size, and every other pixel is background in every output.
 - Texture coordinates have v up: image row = (1 - v) * Ht for a texture whose row 0 is its top
   (Anny's and glTF-after-flip convention). `uv_faces=None` means `uvs` is indexed like vertices.
 
@@ -35,11 +38,12 @@ RGB_NONE, RGB_VERTEX, RGB_TEXTURE, RGB_GREY = 0, 1, 2, 3
 TARGETS = {"depth": (1, 1), "normal": (4, 3), "rgb": (4, 3), "face": (1, 1), "uv": (2, 2)}
 
 
-def projection_from_K(K: torch.Tensor, width: int, height: int, near: float, far: float
-                      ) -> np.ndarray:
+def projection_from_K(K: torch.Tensor, width: int | np.ndarray, height: int | np.ndarray,
+                      near: float, far: float) -> np.ndarray:
     """(C, 4, 4) float64 OpenGL clip transforms of OpenCV camera coordinates, exact to `K`.
 
-    Maps pixel u (x right) to window x = u and pixel v (y down) to window y = v, so GL's first
+    `width`, `height`: the viewport size, one for all views or (C,) per view. Maps pixel u
+    (x right) to window x = u and pixel v (y down) to window y = v, so GL's first
     framebuffer row is image row 0 (the top): no flip on read-back. OpenGL samples pixel centres
     at integer + 0.5, as `K` assumes. Linear camera z in [near, far] maps to NDC z in [-1, 1].
     The y-down mapping mirrors the screen, which swaps GL's front and back faces (the fragment
@@ -47,6 +51,7 @@ def projection_from_K(K: torch.Tensor, width: int, height: int, near: float, far
     """
     K = K.detach().double().cpu().numpy()
     K = K / K[:, 2:3, 2:3]
+    width, height = np.asarray(width, np.float64), np.asarray(height, np.float64)
     P = np.zeros((K.shape[0], 4, 4))
     P[:, 0, 0] = 2 * K[:, 0, 0] / width
     P[:, 0, 1] = 2 * K[:, 0, 1] / width
@@ -154,8 +159,9 @@ class Renderer:
 
         Args:
             mesh: the mesh, world space.
-            cameras: C cameras sharing one width W and height H (`K` (C,3,3), `world_to_cam`
-                (C,4,4), OpenCV axes).
+            cameras: C cameras (`K` (C,3,3), `world_to_cam` (C,4,4), OpenCV axes) on a
+                canvas of W x H = cameras.width x cameras.height; view i is drawn in the
+                top-left `cameras.sizes[i]` corner and background fills the rest.
             outputs: names among OUTPUT_NAMES; only these are computed and read back.
             near, far: clip distances along camera z (metres).
             smooth_normals: interpolate area-weighted vertex normals (True) or use the flat
@@ -187,7 +193,8 @@ class Renderer:
         rgb_mode = _rgb_mode(mesh) if "rgb" in targets else RGB_NONE
         has_uv = "uv" in targets or rgb_mode == RGB_TEXTURE
         C, W, H = len(cameras), int(cameras.width), int(cameras.height)
-        # Every pixel of every view is overwritten by the read-back, so no zero-filling.
+        # Every pixel of every view is overwritten by the read-back (the clear covers the whole
+        # canvas), so no zero-filling.
         drawn = C > 0 and mesh.faces.shape[0] > 0
         alloc = torch.empty if drawn else torch.zeros
         images = {name: alloc((C, H, W, TARGETS[name][1]) if TARGETS[name][1] > 1 else (C, H, W))
@@ -197,9 +204,10 @@ class Renderer:
             normals = ("smooth" if smooth_normals else "flat") if need_normal else None
             geom = self._prepare(mesh, normals, rgb_mode, has_uv)
             w2c = cameras.world_to_cam.detach().double().cpu().numpy()
-            proj = projection_from_K(cameras.K, W, H, near, far)
+            sizes = cameras.sizes.numpy()
+            proj = projection_from_K(cameras.K, sizes[:, 0], sizes[:, 1], near, far)
             with context_lock(), self.ctx:
-                self._draw(geom, w2c, proj, W, H, images, targets, rgb_mode, has_uv)
+                self._draw(geom, w2c, proj, sizes, W, H, images, targets, rgb_mode, has_uv)
         return self._assemble(images, want, mesh, cameras)
 
     def _prepare(self, mesh: Mesh, normals: str | None, rgb_mode: int, has_uv: bool) -> dict:
@@ -259,7 +267,7 @@ class Renderer:
                         if rgb_mode == RGB_TEXTURE else None),
         }
 
-    def _draw(self, geom, w2c, proj, W, H, images, targets, rgb_mode, has_uv):
+    def _draw(self, geom, w2c, proj, sizes, W, H, images, targets, rgb_mode, has_uv):
         import moderngl
 
         ctx = self.ctx
@@ -292,8 +300,14 @@ class Renderer:
             for c in range(w2c.shape[0]):
                 prog["u_w2c"].write(_gl_mat4(w2c[c]))
                 prog["u_proj"].write(_gl_mat4(proj[c]))
+                # The viewport makes the canvas's top-left corner the view's own image; the
+                # scissor makes the cut exact whatever the driver's clipping, and the clear
+                # (which honours the scissor) names the whole canvas, so the rest is background
+                # and not what this slot held for a larger view.
+                own = (0, 0, int(sizes[c, 0]), int(sizes[c, 1]))
+                fbos[c % 2].viewport = fbos[c % 2].scissor = own
                 fbos[c % 2].use()
-                fbos[c % 2].clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+                fbos[c % 2].clear(0.0, 0.0, 0.0, 0.0, depth=1.0, viewport=(0, 0, W, H))
                 vao.render(moderngl.TRIANGLES)
                 if c:  # read the previous view while this one rasterises
                     read_back(c - 1)

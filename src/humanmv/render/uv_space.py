@@ -109,10 +109,12 @@ def rasterize_uv(mesh: Mesh, size: int) -> UVRaster:
 class TexelViews:
     """Where C cameras see N surface points (e.g. the texels of a UV raster).
 
-    grid: (C, 1, N, 2) the points' image positions in `grid_sample` units ([-1, 1],
-    align_corners=False, pixel centres at integer + 0.5 as the renderer).
-    visible: (C, N) bool, in the frame and not hidden by the mesh (the camera's rendered depth
-    there agrees with the point's depth within `tolerance` metres).
+    grid: (C, 1, N, 2) the points' image positions in `grid_sample` units of the cameras'
+    canvas ([-1, 1] across W x H = cameras.width x cameras.height, align_corners=False, pixel
+    centres at integer + 0.5 as the renderer).
+    visible: (C, N) bool, inside view i's own size (not just the canvas) and not hidden by the
+    mesh (the camera's rendered depth there agrees with the point's depth within `tolerance`
+    metres).
     facing: (C, N) cosine between each point's normal and its direction to the camera.
     """
 
@@ -121,14 +123,14 @@ class TexelViews:
     facing: torch.Tensor
 
     def sample(self, images: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
-        """images (C, K, H, W) -> (C, N, K) at the points (zeros outside the frame)."""
+        """images (C, K, H, W) on the canvas -> (C, N, K) at the points (zeros outside it)."""
         return torch.nn.functional.grid_sample(images.float(), self.grid, mode=mode, padding_mode="zeros",
                                                align_corners=False)[:, :, 0].transpose(1, 2)
 
 
 def texel_views(mesh: Mesh, positions: torch.Tensor, normals: torch.Tensor, cameras, renderer,
                 tolerance: float = 0.02) -> TexelViews:
-    """Which of C cameras (`Cameras`, W x H) see the points `positions` (N, 3) of `mesh`'s
+    """Which of C cameras (`Cameras`, any sizes) see the points `positions` (N, 3) of `mesh`'s
     surface (world, unit `normals` (N, 3)), rendered with `renderer` for the depth test."""
     W, H = cameras.width, cameras.height
     depth = renderer.render(mesh, cameras, outputs=("depth",)).depth  # (C, H, W)
@@ -136,7 +138,9 @@ def texel_views(mesh: Mesh, positions: torch.Tensor, normals: torch.Tensor, came
     grid = torch.stack([pix[..., 0] / W * 2 - 1, pix[..., 1] / H * 2 - 1], -1)[:, None]  # (C, 1, N, 2)
     views = TexelViews(grid, torch.zeros(0), torch.zeros(0))
     seen_depth = views.sample(depth[:, None], "nearest")[..., 0]
-    in_frame = (grid[:, 0].abs() <= 1).all(-1)
+    # Past a smaller view's own size the canvas is background, but say so outright rather than
+    # lean on the depth test there.
+    in_frame = (grid[:, 0].abs() <= 1).all(-1) & (pix <= cameras.sizes[:, None].to(pix)).all(-1)
     views.visible = in_frame & (seen_depth > 0) & ((z - seen_depth).abs() < tolerance)
     to_camera = torch.nn.functional.normalize(cameras.centers[:, None] - positions[None], dim=-1)
     views.facing = (to_camera * normals[None]).sum(-1)

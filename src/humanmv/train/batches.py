@@ -1,19 +1,16 @@
-"""Deterministic training batches: which subjects, which views and which noise a step sees
-depend only on (seed, step, process index), never on how the run got to that step, so a run
-resumed from a checkpoint repeats exactly the steps an uninterrupted run would take.
+"""Deterministic training batches: which items a step sees (and, through `step_generator`,
+which noise a recipe draws) depend only on (seed, step, process index), never on how the run
+got to that step, so a run resumed from a checkpoint repeats exactly the steps an
+uninterrupted run would take.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Iterator
 
 import torch
 from torch.utils.data import Dataset, Sampler
-
-from humanmv.errors import ConfigError
 
 
 def step_seed(seed: int, step: int, rank: int, what: str) -> int:
@@ -39,7 +36,8 @@ def step_indices(n: int, batch_size: int, seed: int, step: int, rank: int) -> li
 
 class StepBatches(Sampler):
     """Batch sampler for steps first+1 .. last: yields [(index, step), ...] per step; the step
-    doubles as the dataset's epoch, so the views picked for a subject change every step."""
+    doubles as the dataset's epoch, so what an item draws (e.g. a subject's views) changes
+    every step."""
 
     def __init__(self, n: int, batch_size: int, seed: int, rank: int, first: int, last: int) -> None:
         self.n, self.batch_size, self.seed, self.rank = n, batch_size, seed, rank
@@ -63,40 +61,8 @@ class StepItems(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, key: tuple[int, int]) -> dict:
+    def __getitem__(self, key: tuple[int, int]) -> Any:
         index, epoch = key
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)
         return self.dataset[index]
-
-
-def check_data(root: str | Path) -> list[str]:
-    """The finished subjects of a dataset folder; ConfigError (one line, with the command that
-    writes one) when the folder, its manifest or its subjects are missing."""
-    root = Path(root)
-    if not str(root) or not root.is_dir():
-        raise ConfigError(f"--data {root} does not exist; write a dataset with "
-                          f"`humanmv synth --preset body-train --subjects N --out {root}`")
-    from humanmv.data.format import finished_subjects
-
-    names = finished_subjects(root)
-    if not names:
-        raise ConfigError(f"{root}: no finished subjects; write some with "
-                          f"`humanmv synth --preset body-train --subjects N --out {root}`")
-    return names
-
-
-def ensure_prior_views(root: str | Path, progress: Optional[Callable[[int, int], None]] = None) -> int:
-    """Check the dataset folder and fit the prior to any subject that has no prior views yet
-    (ROOT/prior/, `humanmv.pipelines.prior_views.prepare_prior_views`, resumable). Returns the
-    number of subjects prepared now."""
-    root = Path(root)
-    names = check_data(root)
-    failed_path = root / "prior" / "failed.json"
-    failed = json.loads(failed_path.read_text()) if failed_path.is_file() else {}
-    todo = [n for n in names if not (root / "prior" / n / "meta.json").is_file() and n not in failed]
-    if not todo:
-        return 0
-    from humanmv.pipelines.prior_views import prepare_prior_views
-
-    return prepare_prior_views(root, progress=progress)

@@ -4,9 +4,12 @@ Only parses options and calls humanmv.train; imports torch lazily, so `humanmv -
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from humanmv.train.config import Options, TrainConfig
 
 train_app = typer.Typer(no_args_is_help=True, help="Train the learned view generators.")
 
@@ -34,25 +37,35 @@ def train_mvdiff_command(
 ) -> None:
     """Train the mvdiff multi-view generator (several processes:
     `accelerate launch -m humanmv.train mvdiff ...`)."""
-    from humanmv.log import setup_logging
     from humanmv.train.config import TrainConfig
+    from humanmv.train.recipes.mvdiff import MVDiffOptions
 
-    setup_logging(quiet)
-    options = {"config": config, "steps": steps, "batch_size": batch_size, "views": views, "size": size,
-               "lr": lr, "warmup_steps": warmup_steps, "checkpoint_every": checkpoint_every,
-               "sample_every": sample_every, "log_every": log_every, "seed": seed,
-               "num_workers": num_workers, "mixed_precision": mixed_precision}
-    given = {k for k, v in options.items() if v is not None}
+    loop = {"steps": steps, "batch_size": batch_size, "lr": lr, "warmup_steps": warmup_steps,
+            "checkpoint_every": checkpoint_every, "sample_every": sample_every, "log_every": log_every,
+            "seed": seed, "num_workers": num_workers, "mixed_precision": mixed_precision}
+    own = {"config": config, "views": views, "size": size}
     cfg = TrainConfig(data=str(data), out=str(out), quiet=quiet, gradient_checkpointing=gradient_checkpointing,
-                      **{k: v for k, v in options.items() if v is not None}).validate()
+                      **{k: v for k, v in loop.items() if v is not None})
+    options = MVDiffOptions(**{k: v for k, v in own.items() if v is not None})
+    _train("mvdiff", cfg, options, resume, {k for k, v in {**loop, **own}.items() if v is not None})
+
+
+def _train(recipe: str, cfg: "TrainConfig", options: "Options", resume: bool, given: set[str]) -> None:
+    """Run a recipe with a progress bar for its data preparation; print the outcome."""
+    from humanmv.log import setup_logging
+
+    setup_logging(cfg.quiet)
+    cfg.validate()
+    options.validate()
     from rich.progress import Progress
 
-    from humanmv.train.mvdiff import train_mvdiff
+    from humanmv.train.loop import run_training
 
-    with Progress(disable=quiet, transient=True) as bar:
-        task = bar.add_task("fitting the prior to the training subjects", total=None, visible=False)
-        summary = train_mvdiff(cfg, resume=resume, given=given,
+    with Progress(disable=cfg.quiet, transient=True) as bar:
+        task = bar.add_task("preparing the training data", total=None, visible=False)
+        summary = run_training(recipe, cfg, options, resume=resume, given=given,
                                progress=lambda done, total: bar.update(task, completed=done, total=total, visible=True))
-    if not quiet:
-        print(f"trained to step {summary['steps']} in {summary['seconds']:.1f} s, final loss "
-              f"{summary['final_loss']} -> {out / 'final'}")
+    if not cfg.quiet:
+        losses = "  ".join(f"{k} {v:.4f}" for k, v in summary["final_losses"].items())
+        print(f"trained to step {summary['steps']} in {summary['seconds']:.1f} s ({losses or 'no step run'}) "
+              f"-> {Path(cfg.out) / 'final'}")

@@ -1,41 +1,82 @@
-"""`TrainConfig`: every option of `humanmv train mvdiff`, with working defaults.
+"""Options of a training run: `TrainConfig` (the loop's, shared by every recipe) and the
+`Options` base that it and each recipe's own options dataclass build on.
 
-Options split in two kinds. The *math* options (model config, batch, views, learning rate,
-seed, ...) define the run: resuming from a checkpoint keeps the checkpoint's values and refuses
-different ones. The *run* options (steps, output cadence, workers, console) may change between
-a run and its resumption.
+Options split in two kinds. The *math* options (batch, learning rate, seed, a recipe's model
+config, ...) define the run: resuming from a checkpoint keeps the checkpoint's values and
+refuses different ones given explicitly. The *run* options (`RUN_FIELDS`: steps, output
+cadence, workers, console, ...) may change between a run and its resumption.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 
 from humanmv.errors import ConfigError
 
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
 LR_SCHEDULES = ("constant", "cosine")
 
-# Options that may differ between a run and its resumption.
-RUN_FIELDS = frozenset({"data", "out", "steps", "checkpoint_every", "sample_every", "log_every",
-                        "keep_checkpoints", "num_workers", "quiet", "mixed_precision",
-                        "gradient_checkpointing"})
+O = TypeVar("O", bound="Options")
 
 
 @dataclass
-class TrainConfig:
-    """Training of the mvdiff generator. Sizes: a step sees `batch_size` subjects (per
-    process) x `views` target views of `size` x `size` pixels."""
+class Options:
+    """Base of the option dataclasses (itself the options of a recipe that has none): dict
+    round trip, validation and the resume rule. Subclasses are dataclasses; `RUN_FIELDS`
+    names the fields that may change on resume."""
 
-    data: str = ""                      # dataset folder written by `humanmv synth` (+ prior/)
+    RUN_FIELDS: ClassVar[frozenset[str]] = frozenset()
+
+    def checks(self) -> list[tuple[bool, str]]:
+        """(ok, one-line message) pairs; `validate` raises the first failing one."""
+        return []
+
+    def validate(self: O) -> O:
+        """Raise a one-line ConfigError on a value no run can use; returns self."""
+        for ok, message in self.checks():
+            if not ok:
+                raise ConfigError(message)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls: type[O], d: dict[str, Any]) -> O:
+        """Unknown keys (an older or newer version's) are ignored; missing ones default."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def for_resume(self: O, saved: O, given: set[str], out: str) -> O:
+        """The options of a resumed run: `saved`'s math options, these run options. `given`
+        names the options the user set explicitly; a given math option that differs from the
+        checkpoint's (in run folder `out`) is a ConfigError."""
+        names = {f.name for f in dataclasses.fields(self)}
+        for name in sorted((given & names) - self.RUN_FIELDS):
+            if getattr(self, name) != getattr(saved, name):
+                raise ConfigError(
+                    f"the checkpoint in {out} was trained with "
+                    f"{name}={getattr(saved, name)!r}, not {getattr(self, name)!r}; resume without "
+                    "that option or choose a new --out")
+        return dataclasses.replace(saved, **{name: getattr(self, name) for name in self.RUN_FIELDS & names})
+
+
+@dataclass
+class TrainConfig(Options):
+    """The loop's options, the same for every recipe. A step sees `batch_size` dataset items
+    per process; the recipe decides what an item is."""
+
+    RUN_FIELDS: ClassVar[frozenset[str]] = frozenset({
+        "data", "out", "steps", "checkpoint_every", "sample_every", "log_every", "keep_checkpoints",
+        "num_workers", "quiet", "mixed_precision", "gradient_checkpointing"})
+
+    data: str = ""                      # dataset folder (the recipe reads it)
     out: str = ""                       # run folder: checkpoint-<step>/, samples/, log.jsonl, final/
-    config: str = "small"               # model config name (humanmv.models.get_config)
     steps: int = 10_000
-    batch_size: int = 1                 # subjects per step and process
-    views: int = 6                      # target views per subject
-    size: Optional[int] = None          # pixels; None = the model config's sample_size
-    lr: float = 2e-4                    # AdamW peak learning rate (small model from scratch)
+    batch_size: int = 1                 # dataset items per step and process
+    lr: float = 2e-4                    # peak learning rate of the recipe's optimizers
     lr_schedule: str = "cosine"         # after the linear warm-up: cosine to 0 or constant
     warmup_steps: int = 500
     weight_decay: float = 1e-2
@@ -43,8 +84,6 @@ class TrainConfig:
     adam_beta2: float = 0.999
     max_grad_norm: float = 1.0
     ema_decay: float = 0.999            # with the (1 + t) / (10 + t) warm-up of diffusers' EMAModel
-    reference_dropout: float = 0.1      # share of subjects trained without the reference (CFG)
-    mask_weight: float = 1.0            # pixels in (target | coarse) mask weigh 1 + mask_weight
     mixed_precision: str = "auto"       # auto: bf16 (or fp16) on a GPU, "no" on CPU
     gradient_checkpointing: bool = False
     checkpoint_every: int = 1000
@@ -54,21 +93,18 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 0                # DataLoader worker processes
     quiet: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept in the state
 
-    def validate(self) -> "TrainConfig":
-        """Raise a one-line ConfigError on a value no run can use; returns self."""
-        checks = [
+    def checks(self) -> list[tuple[bool, str]]:
+        return [
             (self.steps >= 1, f"--steps must be at least 1, got {self.steps}"),
             (self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
-            (self.views >= 1, f"--views must be at least 1, got {self.views}"),
-            (self.size is None or 8 <= self.size <= 4096, f"--size must be within 8..4096, got {self.size}"),
             (self.lr > 0, f"--lr must be positive, got {self.lr}"),
             (self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}"),
             (self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}"),
+            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
+            (0 <= self.adam_beta1 < 1 and 0 <= self.adam_beta2 < 1,
+             f"adam betas must be within [0, 1), got {self.adam_beta1}, {self.adam_beta2}"),
             (0 <= self.ema_decay < 1, f"ema_decay must be within [0, 1), got {self.ema_decay}"),
-            (0 <= self.reference_dropout <= 1, f"reference_dropout must be within [0, 1], got {self.reference_dropout}"),
-            (self.mask_weight >= 0, f"mask_weight must be >= 0, got {self.mask_weight}"),
             (self.mixed_precision in MIXED_PRECISION, f"--mixed-precision must be one of {', '.join(MIXED_PRECISION)}, got {self.mixed_precision!r}"),
             (self.checkpoint_every >= 1, f"--checkpoint-every must be at least 1, got {self.checkpoint_every}"),
             (self.keep_checkpoints >= 1, f"keep_checkpoints must be at least 1, got {self.keep_checkpoints}"),
@@ -77,30 +113,6 @@ class TrainConfig:
             (self.num_workers >= 0, f"--num-workers must be >= 0, got {self.num_workers}"),
             (self.max_grad_norm > 0, f"max_grad_norm must be positive, got {self.max_grad_norm}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-    def for_resume(self, saved: "TrainConfig", given: set[str]) -> "TrainConfig":
-        """The config of a resumed run: `saved`'s math options, this config's run options.
-        `given` names the options the user set explicitly; a given math option that differs
-        from the checkpoint's is a ConfigError."""
-        for name in sorted(given - RUN_FIELDS):
-            if getattr(self, name) != getattr(saved, name):
-                raise ConfigError(
-                    f"the checkpoint in {self.out} was trained with {name}={getattr(saved, name)!r}, "
-                    f"not {getattr(self, name)!r}; resume without that option or choose a new --out")
-        run = {name: getattr(self, name) for name in RUN_FIELDS}
-        return dataclasses.replace(saved, **run)
 
 
 def resolve_mixed_precision(choice: str, cuda: bool, bf16_ok: bool) -> str:

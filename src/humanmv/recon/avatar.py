@@ -1,0 +1,120 @@
+"""`Avatar`: the 3D result of a generation (what avatar.glb holds) and its description,
+avatar.json, from which the exact mesh can be rebuilt with the Anny body model.
+
+    avatar.json
+      format, version        "humanmv.avatar", 1
+      body_model             {"name": "anny", "version": ...}
+      mode                   "body" | "head"
+      reconstruct            the reconstruct stage that made it ("none": the photo fit itself)
+      params                 Anny parameters, full precision: pose_axis_angle {bone: [x, y, z]}
+                             (radians), phenotype {name: v}, expression {action: v}
+      placement              rotation (3x3), translation (3), centre (3), metres, world frame:
+                             v = rotation (v_body - centre) + centre + translation
+      mesh, texture          the files and their sizes (vertex and face counts, texture pixels)
+      offsets                per-vertex surface offsets (a sidecar file) or null
+
+`rebuild_vertices(body, avatar_json)` gives avatar.glb's vertices (to float32 rounding).
+fit.json stays the photo's fit; avatar.json is the exported avatar, after any refit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from humanmv.body.anny_model import PHENOTYPE_NAMES, POSE_BONES, AnnyBody, BodyParams
+from humanmv.errors import ConfigError
+from humanmv.render import Mesh
+
+FORMAT, VERSION = "humanmv.avatar", 1
+
+
+@dataclass
+class Avatar:
+    """The textured mesh a generation exports, and the body it was built from.
+
+    mode: "body" or "head". mesh: world frame, with UVs and its (S, S, 3) texture.
+    params: the Anny parameters (batch 1) of the mesh's body, None when the mesh is not an
+    Anny body. rotation (3, 3), translation (3,), centre (3,): the rigid placement of that
+    body: mesh.vertices = rotation (body(params).vertices - centre) + centre + translation.
+    reconstruct: the reconstruct stage that made it ("none" = the photo fit's avatar).
+    """
+
+    mode: str
+    mesh: Mesh
+    params: BodyParams | None
+    rotation: torch.Tensor
+    translation: torch.Tensor
+    centre: torch.Tensor
+    reconstruct: str = "none"
+
+    @classmethod
+    def of_fit(cls, mode: str, mesh: Mesh, params: BodyParams | None) -> "Avatar":
+        """The photo fit's avatar: its body where the fit put it (identity placement)."""
+        return cls(mode, mesh, params, torch.eye(3), torch.zeros(3), torch.zeros(3), "none")
+
+    def with_texture(self, texture: torch.Tensor) -> "Avatar":
+        return replace(self, mesh=replace(self.mesh, texture=texture))
+
+    def to_json(self, body: AnnyBody, files: dict[str, str] | None = None) -> dict:
+        """The avatar.json content; `files` names the mesh and texture files written with it."""
+        import anny
+
+        files = files or {"mesh": "avatar.glb", "texture": "texture.png"}
+        texture = self.mesh.texture
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "body_model": {"name": "anny", "version": getattr(anny, "__version__", "unknown")},
+            "mode": self.mode,
+            "reconstruct": self.reconstruct,
+            "params": None if self.params is None else params_to_json(self.params, body.expression_names),
+            "placement": {"rotation": self.rotation.tolist(), "translation": self.translation.tolist(),
+                          "centre": self.centre.tolist(),
+                          "formula": "v = rotation (v_body - centre) + centre + translation"},
+            "mesh": {"file": files["mesh"], "vertices": int(self.mesh.vertices.shape[0]),
+                     "faces": int(self.mesh.faces.shape[0])},
+            "texture": None if texture is None else {"file": files["texture"], "width": int(texture.shape[1]),
+                                                     "height": int(texture.shape[0])},
+            "offsets": None,
+        }
+
+
+def params_to_json(params: BodyParams, expression_names: list[str]) -> dict:
+    """Body parameters (batch 1) at full float precision, keyed by bone / phenotype / action."""
+    return {
+        "pose_axis_angle": {b: r for b, r in zip(POSE_BONES, params.pose[0].tolist())},
+        "phenotype": dict(zip(PHENOTYPE_NAMES, params.phenotype[0].tolist())),
+        "expression": dict(zip(expression_names, params.expression[0].tolist())),
+    }
+
+
+def read_avatar_json(path: str | Path) -> dict:
+    """avatar.json as a dict; ConfigError naming the file when it is not one."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found; give the avatar.json written next to avatar.glb") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ConfigError(f"{path}: not a humanmv avatar.json (no \"format\": \"{FORMAT}\")")
+    if data.get("params") is None:
+        raise ConfigError(f"{path}: describes no Anny body (params is null); its mesh cannot be rebuilt")
+    return data
+
+
+def rebuild_vertices(body: AnnyBody, data: dict) -> torch.Tensor:
+    """(V, 3) float32 world vertices of the avatar an avatar.json dict describes."""
+    params = BodyParams.from_dict(data["params"], body.expression_names)
+    placement = data["placement"]
+    R = torch.tensor(placement["rotation"], dtype=torch.float32)
+    t = torch.tensor(placement["translation"], dtype=torch.float32)
+    c = torch.tensor(placement["centre"], dtype=torch.float32)
+    with torch.no_grad():
+        verts = body(params).vertices[0].float().cpu()
+    return (verts - c) @ R.T + c + t

@@ -1,0 +1,105 @@
+"""The reconstruct stage: a generator's views -> the avatar -> views that agree with it.
+
+Modes (`--reconstruct`, each generator has a default):
+- "none":    the photo fit's textured avatar is the avatar; the generator's views are kept
+             as they are (layers it did not make, e.g. normals, are rendered from the avatar).
+- "texture": the views and the photo are fused into the avatar's UV texture
+             (`fuse_views_into_texture`), then the avatar is rendered at every camera.
+- "refit":   first the body is refitted to the views' silhouettes (`refit_body_to_views`:
+             pose, shape and a rigid placement), then "texture" on the refitted body.
+- "surface": surface offsets and garment/hair shells; not built yet (a one-line error).
+
+After "texture" or "refit" every output view is a render of the one textured mesh, so the views
+agree from view to view by construction and avatar.glb is exactly what they show.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import torch
+
+from humanmv.errors import ConfigError
+from humanmv.options import option
+from humanmv.recon.avatar import Avatar
+from humanmv.recon.body_refit import RefitConfig, RefitResult, refit_body_to_views
+from humanmv.recon.texture_fusion import FusionConfig, fuse_views_into_texture
+from humanmv.views import Views
+
+RENDERED_LAYERS = ("mask", "rgb", "normal", "depth")
+RECONSTRUCT_MODES = ("none", "texture", "refit", "surface")
+
+
+def check_reconstruct_mode(mode: str) -> str:
+    """`mode` when this build can run it; a one-line ConfigError otherwise."""
+    if mode not in RECONSTRUCT_MODES:
+        raise ConfigError(f"--reconstruct must be one of {', '.join(RECONSTRUCT_MODES)}, got {mode!r}")
+    if mode == "surface":
+        raise ConfigError("--reconstruct surface (clothes and hair as surface offsets) is not available yet; "
+                          "use none, texture or refit")
+    return mode
+
+
+@dataclass
+class ReconstructOptions:
+    """Options of the reconstruct stage (`--opt reconstruct.KEY=VALUE`); the defaults scored
+    best on validation subjects (`benchmarks/mvdiff_fusion.py`)."""
+
+    photo_trust: float = option(16.0, "weight of the photo against one generated view in the texture fusion",
+                                minimum=0.0)
+    sharpness: float = option(2.0, "exponent on the facing cosine in the fusion (higher: the most frontal "
+                              "view wins)", minimum=0.0)
+    refit_iterations: int = option(40, "Adam steps of the body refit", minimum=0, maximum=10000)
+
+
+@dataclass
+class Reconstruction:
+    """avatar: the exported avatar. views: the output views (renders of `avatar` unless the
+    mode is "none"). refit: the body refit, when one ran. timings: seconds per step."""
+
+    avatar: Avatar
+    views: Views
+    refit: RefitResult | None = None
+    timings: dict[str, float] | None = None
+
+
+def reconstruct_avatar(views: Views, subject, mode: str, options: ReconstructOptions | None = None,
+                renderer=None, body=None) -> Reconstruction:
+    """Run the reconstruct stage `mode` on a generator's `views` of `subject`
+    (pipelines.subject.Subject). renderer: the renderer; body: the Anny model (refit)."""
+    o = options or ReconstructOptions()
+    timings: dict[str, float] = {}
+    check_reconstruct_mode(mode)
+    avatar = Avatar.of_fit(subject.mode, subject.avatar, subject.body_params)
+    if mode == "none":
+        return Reconstruction(avatar, _with_rendered_layers(views, avatar, renderer), None, timings)
+
+    refit = None
+    if mode == "refit":
+        if body is None or subject.body_params is None or subject.targets is None:
+            raise ValueError("the refit needs the body model and the subject's fit (body_params, targets)")
+        t = time.perf_counter()
+        refit = refit_body_to_views(body, subject.body_params, subject.photo_camera, subject.targets,
+                                    views.mask, views.cameras, RefitConfig(iterations=o.refit_iterations))
+        avatar = Avatar(subject.mode, replace(subject.avatar, vertices=refit.vertices), refit.params,
+                        refit.rotation, refit.translation, refit.centre, "refit")
+        timings["refit"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    photo = Views(subject.photo_camera, rgb=subject.photo[None], mask=subject.person_mask[None])
+    fused = fuse_views_into_texture(avatar.mesh, [views, photo], renderer, trust=[1.0, o.photo_trust],
+                                    config=FusionConfig(sharpness=o.sharpness))
+    avatar = replace(avatar.with_texture(fused.texture), reconstruct=mode)
+    out = renderer.render(avatar.mesh, views.cameras, outputs=RENDERED_LAYERS)
+    timings["fuse"] = time.perf_counter() - t
+    return Reconstruction(avatar, Views.from_render(views.cameras, out, meta=views.meta), refit, timings)
+
+
+def _with_rendered_layers(views: Views, avatar: Avatar, renderer) -> Views:
+    """`views` with the normal and depth layers it lacks rendered from the avatar."""
+    missing = [n for n in ("normal", "depth") if getattr(views, n) is None]
+    if not missing:
+        return views
+    out = renderer.render(avatar.mesh, views.cameras, outputs=tuple(missing))
+    return views.replace(**{n: getattr(out, n) for n in missing})

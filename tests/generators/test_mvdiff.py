@@ -1,0 +1,179 @@
+"""The "mvdiff" generator: inside `humanmv generate` a pipeline folder of random tiny weights
+refines the prior's views end to end; the model works in a square window that frames the person
+as in training, whatever the view's shape; the reconstruct stage makes its views agree."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+HUMANMV = [sys.executable, "-c", "from humanmv.cli import main; main()"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*HUMANMV, *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    import torch
+
+    from humanmv.models import MultiViewUNet, get_config
+    from humanmv.pipelines.mvdiff import MVDiffPipeline
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("ckpt") / "tiny"
+    MVDiffPipeline(MultiViewUNet(get_config("tiny"))).save_pretrained(folder)
+    return folder
+
+
+def _views(folder: Path) -> np.ndarray:
+    return np.stack([np.asarray(Image.open(p)) for p in sorted((folder / "views").glob("*.png"))])
+
+
+def test_generate_with_mvdiff_refines_the_prior_views_deterministically(tmp_path, examples_dir, tiny_checkpoint):
+    photo = str(examples_dir / "astronaut.jpg")
+    common = ("--views", "3", "--size", "64", "--texture-size", "256", "--mode", "body")
+    outs = {}
+    for name, extra in (("prior", ()), ("a", ("--generator", "mvdiff", "--checkpoint", str(tiny_checkpoint))),
+                        ("b", ("--generator", "mvdiff", "--checkpoint", str(tiny_checkpoint)))):
+        proc = run("generate", photo, "--out", str(tmp_path / name), *common, *extra)
+        assert proc.returncode == 0, proc.stderr
+        outs[name] = _views(tmp_path / name)
+    assert outs["a"].shape == outs["prior"].shape == (3, 64, 64, 4)
+    assert np.array_equal(outs["a"], outs["b"])  # same seed, same views
+    assert not np.array_equal(outs["a"], outs["prior"])  # the model changed them
+    # The views were fused into the avatar: the exported texture is the new one.
+    textures = {k: np.asarray(Image.open(tmp_path / k / "texture.png")) for k in ("prior", "a")}
+    assert textures["a"].shape == textures["prior"].shape and not np.array_equal(textures["a"], textures["prior"])
+
+
+def test_mvdiff_checkpoint_errors_are_one_line(tmp_path, examples_dir, tiny_checkpoint):
+    photo = str(examples_dir / "astronaut.jpg")
+    proc = run("generate", photo, "--out", str(tmp_path / "x"), "--generator", "mvdiff",
+               "--checkpoint", str(tmp_path / "missing"))
+    assert proc.returncode == 2 and "checkpoint folder not found" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    broken = tmp_path / "broken"
+    (broken / "model").mkdir(parents=True)
+    (broken / "model" / "config.json").write_text((tiny_checkpoint / "model" / "config.json").read_text())
+    proc = run("generate", photo, "--out", str(tmp_path / "y"), "--generator", "mvdiff", "--checkpoint", str(broken))
+    assert proc.returncode == 2 and "model.safetensors" in proc.stderr, proc.stderr
+    assert not (tmp_path / "y").exists()
+    proc = run("generate", photo, "--out", str(tmp_path / "z"), "--checkpoint", str(tiny_checkpoint))
+    assert proc.returncode == 2 and "--generator prior takes no checkpoint" in proc.stderr
+    proc = run("generate", photo, "--out", str(tmp_path / "w"), "--generator", "mvdiff", "--reconstruct", "mesh")
+    assert proc.returncode == 2 and "--reconstruct must be one of none, texture, refit, surface" in proc.stderr
+    proc = run("generate", photo, "--out", str(tmp_path / "v"), "--generator", "mvdiff", "--opt", "mvdiff.steps=0")
+    assert proc.returncode == 2 and "mvdiff.steps must be >= 1, got 0" in proc.stderr
+    for name in ("z", "w", "v"):
+        assert not (tmp_path / name).exists()
+
+
+def test_the_model_window_frames_the_person_as_in_training():
+    """A square view is the model's window as it is; a tall or wide view gives a square of its
+    shorter side centred on the person (inside the view), grown to the person's longer side."""
+    import torch
+
+    from humanmv.generators.mvdiff import model_window
+
+    def mask(h, w, box):
+        m = torch.zeros(h, w)
+        m[box[1]:box[3], box[0]:box[2]] = 1
+        return m
+
+    whole = model_window(mask(64, 64, (10, 5, 30, 60)), 64, 64)
+    assert (whole.x0, whole.y0, whole.side) == (0, 0, 64)
+    tall = model_window(mask(80, 48, (14, 30, 34, 70)), 48, 80)  # a person 20 x 40 in a 48 x 80 view
+    assert (tall.x0, tall.y0, tall.side) == (0, 26, 48)  # 48 x 48, centred on the person's rows 30..70
+    edge = model_window(mask(80, 48, (14, 60, 34, 80)), 48, 80)
+    assert (edge.y0, edge.side) == (32, 48)  # kept inside the view
+    wide = model_window(mask(48, 80, (2, 10, 22, 40)), 80, 48)
+    assert (wide.x0, wide.y0, wide.side) == (0, 0, 48)
+    big = model_window(mask(80, 48, (10, 4, 40, 76)), 48, 80)  # taller than the view is wide
+    assert (big.x0, big.y0, big.side) == (-12, 4, 72)
+    canvas = mask(100, 100, (10, 30, 30, 70))  # a 48 x 80 view on a larger canvas: only its corner counts
+    canvas[:, 60:] = 1
+    assert model_window(canvas, 48, 80).side == 48
+    image = torch.arange(2 * 80 * 48, dtype=torch.float32).view(2, 80, 48)
+    cut = big.cut(image, torch.tensor([-1.0, -2.0]))
+    assert cut.shape == (2, 72, 72) and (cut[:, :, :12] < 0).all() and torch.equal(cut[:, :, 12:60], image[:, 4:76])
+    back = torch.zeros(2, 80, 48)
+    big.paste(cut, back)
+    assert torch.equal(back[:, 4:76], image[:, 4:76]) and not back[:, :4].any()
+
+
+def test_views_of_any_shape_come_back_where_the_prior_put_the_person(tiny_checkpoint):
+    """With a model that returns its coarse input, generate_raw gives back the prior's person
+    exactly: the windows are cut and pasted at the right places, never stretched."""
+    import torch
+
+    from humanmv.cameras import Cameras, orbit_cameras
+    from humanmv.generators import GeneratorContext
+    from humanmv.generators.mvdiff import MVDiffGenerator, MVDiffOptions
+    from humanmv.views import Views
+
+    gen = MVDiffGenerator(GeneratorContext(None, None, torch.device("cpu")), MVDiffOptions(steps=2), tiny_checkpoint)
+
+    class Echo:  # the model's place: returns the coarse views it is given
+        config = gen.pipe.config
+
+        def __call__(self, ref, ref_cond, coarse, normal, camera, **kw):
+            return coarse.clone()
+
+    gen.pipe = Echo()
+    a, b = orbit_cameras([0.0], 0.0, 3.0, 30.0, 48, 80), orbit_cameras([90.0], 0.0, 3.0, 30.0, 64, 64)
+    cams = Cameras.with_sizes(torch.cat([a.K, b.K]), torch.cat([a.world_to_cam, b.world_to_cam]), [[48, 80], [64, 64]])
+    mask = torch.zeros(2, 80, 64)
+    mask[0, 20:60, 14:34] = 1  # a 20 x 40 person in the 48 x 80 view
+    mask[1, 10:50, 5:25] = 1
+    rgb = torch.full((2, 80, 64, 3), 0.3) * mask[..., None]
+    coarse = Views(cams, rgb=rgb, mask=mask, normal=torch.zeros(2, 80, 64, 3), depth=mask * 3.0)
+    photo = torch.full((80, 48, 3), 0.3)
+    out = gen.generate_raw(coarse, photo, mask[0, :, :48], (rgb[0, :, :48], mask[0, :, :48], torch.zeros(80, 48, 3)),
+                           a.world_to_cam[0])
+    assert torch.equal(out.mask, mask) and torch.allclose(out.rgb, rgb) and torch.equal(out.depth, coarse.depth)
+
+
+def test_fused_views_agree_from_view_to_view_and_raw_views_do_not(body, renderer, tiny_checkpoint):
+    """With random weights the model's raw views are noise; fused into the avatar's texture and
+    re-rendered, every view carries into its neighbour (reprojection with the prior's depth)."""
+    import torch
+    import torch.nn.functional as F
+
+    from humanmv.body.anny_model import BodyParams
+    from humanmv.cameras import orbit_cameras_around, ring_azimuths
+    from humanmv.eval.consistency import reprojection_psnr, ring_pairs
+    from humanmv.generators import GeneratorContext
+    from humanmv.generators.mvdiff import MVDiffGenerator, MVDiffOptions
+    from humanmv.pipelines.subject import Subject
+    from humanmv.recon import reconstruct_avatar
+
+    torch.manual_seed(0)
+    with torch.no_grad():
+        verts = body(BodyParams.neutral(1, len(body.expression_names))).vertices[0]
+    texture = F.interpolate(torch.rand(1, 3, 8, 8), size=(256, 256), mode="bicubic", align_corners=False)
+    avatar = body.mesh(verts, texture=texture[0].permute(1, 2, 0).clamp(0, 1))
+    photo_cam = orbit_cameras_around(verts, [0.0], 0.0, fov_deg=30.0, width=96, height=128)
+    seen = renderer.render(avatar, photo_cam, outputs=("rgb", "mask"))
+    photo = seen.rgb[0] * seen.mask[0, ..., None] + (1 - seen.mask[0, ..., None])
+    subject = Subject(photo, seen.mask[0], "body", avatar, photo_cam, verts)
+    cams = orbit_cameras_around(verts, ring_azimuths(8), 0.0, fov_deg=30.0, width=96, height=96)
+
+    context = GeneratorContext(renderer, body, torch.device("cpu"))
+    raw = MVDiffGenerator(context, MVDiffOptions(steps=2), tiny_checkpoint)(subject, cams)
+    rec = reconstruct_avatar(raw, subject, "texture", renderer=renderer)  # the subject carries no fit: no refit
+    fused = rec.views
+    prior = renderer.render(avatar, cams, outputs=("mask",))
+    assert torch.equal(fused.mask, prior.mask) and rec.avatar.reconstruct == "texture" and rec.refit is None
+    assert not torch.equal(rec.avatar.mesh.texture, avatar.texture)
+    pairs = ring_pairs(cams)
+    consistent = [p for p in reprojection_psnr(fused.rgb, fused.depth, cams, pairs, mask=fused.mask) if p is not None]
+    loose = [p for p in reprojection_psnr(raw.rgb, raw.depth, cams, pairs, mask=raw.mask) if p is not None]
+    assert len(consistent) == 8 and min(consistent) > 22
+    assert loose and sum(loose) / len(loose) < min(consistent) - 5

@@ -1,4 +1,4 @@
-"""The built-in pipeline on real photos (issue 3's quality checks), with a contact sheet to look at.
+"""The prior generator on real photos (quality checks), with a contact sheet to look at.
 
 Per photo: mode, seconds for a warm call, projection consistency (the textured avatar rendered
 from the estimated photo camera vs the photo, PSNR inside the person mask; target >= 25 dB),
@@ -52,16 +52,16 @@ def main() -> None:
     from humanmv.errors import HumanMVError
     from humanmv.io.grid import make_grid
     from humanmv.io.images import load_image, save_png
-    from humanmv.pipelines.prior import PriorPipeline
+    from humanmv.studio import Studio
 
-    pipe = PriorPipeline()
+    pipe = Studio()
     rows, psnrs, holes = [], [], []
     for path in args.photos or default_photos():
         image = load_image(path)
         try:
-            pipe(image, views=16, size=256)  # warm the perception models on this size
+            pipe.generate(image, views=16, size=256)  # warm the perception models on this size
             t = time.perf_counter()
-            result = pipe(image, views=16, size=256)
+            result = pipe.generate(image, views=16, size=256)
             seconds = time.perf_counter() - t
         except HumanMVError as err:
             print(f"{path.name:18s} refused: {err}")

@@ -1,8 +1,8 @@
-"""Speed and memory of the built-in pipeline (issue 3's targets), on the bundled photo.
+"""Speed and memory of the built-in pipeline (the prior generator), on the bundled photo.
 
 Cold: `humanmv generate PHOTO --views 16 --size 512` in a new process, command to all outputs
 (target <= 15 s, goal 10 s), and the peak RSS of that process and its children (target 4 GB).
-Warm: a second call on an already-built `PriorPipeline` (target <= 3 s), per stage.
+Warm: a second call on an already-built `Studio` (target <= 3 s), per stage.
 
     .venv/bin/python benchmarks/generate_speed.py [--runs 3] [--photo examples/astronaut.jpg]
 """
@@ -40,22 +40,22 @@ def cold_runs(photo: Path, runs: int) -> tuple[list[float], float, dict]:
 def warm_runs(photo: Path, runs: int) -> tuple[list[float], dict, float]:
     from humanmv.io.images import load_image
     from humanmv.pipelines.outputs import save_generation
-    from humanmv.pipelines.prior import PriorPipeline
+    from humanmv.studio import Studio
 
     t = time.perf_counter()
-    pipe = PriorPipeline()
+    studio = Studio()
     build = time.perf_counter() - t
     image = load_image(photo)
-    pipe(image, views=16, size=512)  # first call loads the perception models
+    studio.generate(image, views=16, size=512)  # first call loads the perception models
     times, stages = [], {}
     for _ in range(runs):
         t = time.perf_counter()
-        result = pipe(image, views=16, size=512)
+        result = studio.generate(image, views=16, size=512)
         times.append(time.perf_counter() - t)
         stages = result.timings
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        written = save_generation(pipe, result, Path(tmp))
+        written = save_generation(result, Path(tmp), studio.renderer, studio.body)
         stages = {**stages, **written, "write_all": time.perf_counter() - t}
     return times, stages, build
 
@@ -75,7 +75,7 @@ def main() -> None:
     print("      stages (last run): " + ", ".join(f"{k} {v:.2f}" for k, v in cold_stages.items()))
     warm, stages, build = warm_runs(args.photo, args.runs)
     med = statistics.median(warm)
-    print(f"warm  PriorPipeline call (fit + texture + 16 views): median {med:.2f} s "
+    print(f"warm  Studio.generate call (fit + texture + 16 views): median {med:.2f} s "
           f"(min {min(warm):.2f}, max {max(warm):.2f}); target 3 s -> ratio {med / 3:.2f}")
     print(f"      pipeline build {build:.2f} s; stages: " + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()))
 

@@ -1,4 +1,4 @@
-"""Speed and memory of the mvdiff generator (issue 6's benchmark).
+"""Speed and memory of the mvdiff generator.
 
 1. Per denoising step: one call of the multi-view UNet as the sampler makes it (classifier-free
    guidance: the conditional and unconditional branch batched), for 6 and 16 views, views of

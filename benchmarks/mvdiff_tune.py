@@ -20,7 +20,10 @@ import torch
 
 def score(rgb: torch.Tensor, mask: torch.Tensor, gt_rgb: torch.Tensor, gt_mask: torch.Tensor) -> tuple[float, float, float]:
     from humanmv.eval.image_metrics import mask_iou, psnr, ssim
-    from humanmv.eval.methods import on_white
+    from humanmv.views import channels_first
+
+    def on_white(c, m):
+        return channels_first(c * m[..., None] + (1 - m[..., None]))
 
     pred, target = on_white(rgb, mask), on_white(gt_rgb, gt_mask)
     return float(psnr(pred, target).mean()), float(ssim(pred, target).mean()), float(mask_iou(mask, gt_mask).mean())
@@ -41,13 +44,14 @@ def main() -> None:
 
     from humanmv.data.format import read_subject
     from humanmv.data.format import finished_subjects
-    from humanmv.pipelines.generator import GeneratedViews
-    from humanmv.generators.mvdiff import MVDiffGenerator
+    from humanmv.generators import GeneratorContext
+    from humanmv.generators.mvdiff import MVDiffGenerator, MVDiffOptions
 
     torch.set_num_threads(1)
     names = [n for n in finished_subjects(args.data, args.split) if (args.data / "prior" / n / "meta.json").is_file()]
     names = names[: args.subjects]
-    generator = MVDiffGenerator(renderer=None, checkpoint=args.checkpoint, steps=args.steps, fuse=False)
+    generator = MVDiffGenerator(GeneratorContext(None, None, torch.device("cpu")), MVDiffOptions(steps=args.steps),
+                                args.checkpoint)
     rows: dict = {"prior": []}
     t0 = time.perf_counter()
     for name in names:
@@ -55,10 +59,10 @@ def main() -> None:
         pr = read_subject(args.data / "prior" / name, layers=("rgb", "mask", "normal", "depth"))
         inp = len(gt.cameras) - 1
         pick = np.linspace(0, inp, args.views, endpoint=False).round().astype(int).tolist()  # evenly round the rig
-        coarse = GeneratedViews(pr.cameras[pick], pr.rgb[pick], pr.mask[pick], pr.normal[pick], pr.depth[pick])
+        coarse = pr[pick]
         rows["prior"].append(score(coarse.rgb, coarse.mask, gt.rgb[pick], gt.mask[pick]))
         for strength, guidance, detail in itertools.product(args.strength, args.guidance, args.detail):
-            generator.strength, generator.guidance_scale, generator.detail = strength, guidance, detail
+            generator.options = MVDiffOptions(steps=args.steps, strength=strength, guidance_scale=guidance, detail=detail)
             out = generator.generate_raw(coarse, gt.rgb[inp], gt.mask[inp], (pr.rgb[inp], pr.mask[inp], pr.normal[inp]),
                                    pr.cameras.world_to_cam[inp], seed=0)
             rows.setdefault((strength, guidance, detail), []).append(score(out.rgb, out.mask, gt.rgb[pick], gt.mask[pick]))

@@ -32,10 +32,11 @@ def examples_dir() -> Path:
 def mvdiff_data(tmp_path_factory) -> Path:
     """A 2-subject body-train dataset with the prior's views prepared (mvdiff training pairs);
     use `split=None` to read both subjects whatever their split."""
-    from humanmv.pipelines.prior_views import prepare_prior_views
     from humanmv.data.synth import synthesize
+    from humanmv.pipelines.prior_views import prepare_prior_views
+    from humanmv.studio import Studio
 
     root = tmp_path_factory.mktemp("mvdiff_data")
     synthesize(root, "body-train", 2, seed=0)
-    prepare_prior_views(root)
+    prepare_prior_views(root, lambda: Studio(texture_size=512))
     return root

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,10 +32,29 @@ from humanmv.generators.registry import check_mode
 from humanmv.io.images import LoadedImage
 from humanmv.perception import Perception
 from humanmv.pipelines.fitting import FitPipeline, PhotoFit
-from humanmv.pipelines.generate import GenerationResult, target_cameras
 from humanmv.pipelines.checks import check_view_options
-from humanmv.pipelines.subject import make_subject
+from humanmv.pipelines.subject import Subject, make_subject
+from humanmv.pipelines.targets import target_cameras
+from humanmv.recon.avatar import Avatar
 from humanmv.recon.reconstruct import reconstruct_avatar
+from humanmv.views import Views
+
+
+@dataclass
+class GenerationResult:
+    """fit: the photo's fit. subject: the textured avatar the generator started from.
+    views: the output views. avatar: the exported avatar (after reconstruction).
+    choice: the generator, its options and stages. texture_source: (S, S) uint8 map of where
+    each texel of the subject's texture came from (0 photo, 1 mirror, 2 part, 3 inpaint).
+    timings: seconds per stage."""
+
+    fit: PhotoFit
+    subject: Subject
+    views: Views
+    avatar: Avatar
+    choice: GeneratorChoice
+    texture_source: torch.Tensor | None = None
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 `FitPipeline` owns the models (Anny, the perception nets, the renderer) and is built once;
 calling it on a photo runs the stages top to bottom. `save_fit_outputs` writes what
-`humanmv fit` promises; the prior generator (issue 3) starts from the same `PhotoFit`.
+`humanmv fit` promises; every generation (`Studio.generate`) starts from the same `PhotoFit`.
 """
 
 from __future__ import annotations

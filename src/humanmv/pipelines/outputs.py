@@ -44,7 +44,7 @@ def _uint8(images: torch.Tensor) -> np.ndarray:
 
 
 def save_generation(result, out_dir: Path, renderer, body, run_info: dict | None = None) -> dict[str, float]:
-    """Write every output of `result` (a pipelines.generate.GenerationResult) into `out_dir`;
+    """Write every output of `result` (a `humanmv.studio.GenerationResult`) into `out_dir`;
     `renderer` draws the turntable, `body` names the avatar's parameters. Returns the seconds
     spent per output kind."""
     timings: dict[str, float] = {}
@@ -104,7 +104,7 @@ def save_generation(result, out_dir: Path, renderer, body, run_info: dict | None
         **result.choice.to_json(),
         "mode": result.subject.mode,
         "views": len(cams),
-        "size": [cams.width, cams.height],
+        "size": [cams.width, cams.height],  # the largest view's; each view's own in cameras.json
         "timings_s": {k: round(v, 3) for k, v in {**result.timings, **timings}.items()},
         **(run_info or {}),
     }

@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from humanmv.cameras import Cameras
 from humanmv.data.format import finished_subjects, read_subject, write_subject
@@ -51,12 +51,11 @@ def generate_for_subject(studio, gt: Views, name: str, choice: "str | GeneratorC
     return studio.generate(image, choice, cameras=cams, photo_fit=fit, seed=seed)
 
 
-def prepare_prior_views(root: Path, progress: Callable[[int, int], None] | None = None,
-                        split: str | None = None, texture_size: int = 512) -> int:
+def prepare_prior_views(root: Path, make_studio: Callable[[], Any], progress: Callable[[int, int], None] | None = None,
+                        split: str | None = None) -> int:
     """Fit the prior to every subject's input view and store its views under ROOT/prior/
-    (resumable: finished subjects are skipped). Returns how many subjects were prepared now."""
-    from humanmv.studio import Studio
-
+    (resumable: finished subjects are skipped). `make_studio()` gives the `humanmv.Studio` to
+    run it with (called only when there is work). Returns how many subjects were prepared now."""
     root = Path(root)
     names = finished_subjects(root, split)
     if not names:
@@ -66,7 +65,7 @@ def prepare_prior_views(root: Path, progress: Callable[[int, int], None] | None 
     failed_path = out / "failed.json"
     failed = json.loads(failed_path.read_text()) if failed_path.is_file() else {}
     todo = [n for n in names if not (out / n / "meta.json").is_file() and n not in failed]
-    studio = Studio(texture_size=texture_size) if todo else None
+    studio = make_studio() if todo else None
     done = 0
     for i, name in enumerate(names):
         if name in todo:
@@ -87,3 +86,4 @@ def prepare_prior_views(root: Path, progress: Callable[[int, int], None] | None 
         if progress:
             progress(i + 1, len(names))
     return done
+

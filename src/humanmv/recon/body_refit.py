@@ -79,9 +79,12 @@ def refit_body_to_views(body: AnnyBody, params: BodyParams, photo_camera: Camera
     C = len(cameras)
     if masks.shape != (C, cameras.height, cameras.width):
         raise ValueError(f"masks must be (C, H, W) = ({C}, {cameras.height}, {cameras.width}), got {tuple(masks.shape)}")
-    # A view whose mask is (nearly) empty says nothing about the body: it is left out.
-    used = [c for c in range(C) if float((masks[c] > 0.5).float().mean()) >= MIN_MASK_FRACTION]
-    view_fields = {c: silhouette_fields(masks[c].numpy() > 0.5, cfg.boundary_samples, rng) for c in used}
+    # Each view is its own top-left corner of the canvas (views.Views); a view whose mask is
+    # (nearly) empty says nothing about the body and is left out.
+    sizes = [tuple(int(v) for v in cameras.sizes[c]) for c in range(C)]
+    own = [masks[c, :h, :w] for c, (w, h) in enumerate(sizes)]
+    used = [c for c in range(C) if float((own[c] > 0.5).float().mean()) >= MIN_MASK_FRACTION]
+    view_fields = {c: silhouette_fields(own[c].numpy() > 0.5, cfg.boundary_samples, rng) for c in used}
     photo_fields = (silhouette_fields(photo.mask, cfg.boundary_samples, rng) if photo.mask is not None else None)
     kp2d = conf = None
     if photo.keypoints is not None and photo.confidence is not None:
@@ -107,7 +110,7 @@ def refit_body_to_views(body: AnnyBody, params: BodyParams, photo_camera: Camera
         terms: dict[str, torch.Tensor] = {}
         uv_views, _ = cameras.project(sparse)  # (C, N, 2)
         terms["views"] = cfg.view_weight * sum(
-            (silhouette_loss(uv_views[c], *view_fields[c], cameras.width, cameras.height) for c in used),
+            (silhouette_loss(uv_views[c], *view_fields[c], *sizes[c]) for c in used),
             torch.zeros(())) / max(len(used), 1)
         if kp2d is not None and conf is not None and float(conf.sum()) > 0:
             kp = (out.keypoints[0] - centre) @ R.T + centre + shift

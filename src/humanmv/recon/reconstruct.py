@@ -65,7 +65,7 @@ class Reconstruction:
 
 
 def reconstruct_avatar(views: Views, subject, mode: str, options: ReconstructOptions | None = None,
-                renderer=None, body=None) -> Reconstruction:
+                       renderer=None, body=None) -> Reconstruction:
     """Run the reconstruct stage `mode` on a generator's `views` of `subject`
     (pipelines.subject.Subject). renderer: the renderer; body: the Anny model (refit)."""
     o = options or ReconstructOptions()
@@ -77,23 +77,36 @@ def reconstruct_avatar(views: Views, subject, mode: str, options: ReconstructOpt
 
     refit = None
     if mode == "refit":
-        if body is None or subject.body_params is None or subject.targets is None:
-            raise ValueError("the refit needs the body model and the subject's fit (body_params, targets)")
         t = time.perf_counter()
-        refit = refit_body_to_views(body, subject.body_params, subject.photo_camera, subject.targets,
-                                    views.mask, views.cameras, RefitConfig(iterations=o.refit_iterations))
-        avatar = Avatar(subject.mode, replace(subject.avatar, vertices=refit.vertices), refit.params,
-                        refit.rotation, refit.translation, refit.centre, "refit")
+        refit, avatar = refit_avatar(views, subject, body, o)
         timings["refit"] = time.perf_counter() - t
-
     t = time.perf_counter()
-    photo = Views(subject.photo_camera, rgb=subject.photo[None], mask=subject.person_mask[None])
-    fused = fuse_views_into_texture(avatar.mesh, [views, photo], renderer, trust=[1.0, o.photo_trust],
-                                    config=FusionConfig(sharpness=o.sharpness))
-    avatar = replace(avatar.with_texture(fused.texture), reconstruct=mode)
-    out = renderer.render(avatar.mesh, views.cameras, outputs=RENDERED_LAYERS)
+    avatar, out = fuse_into_avatar(views, subject, avatar, renderer, o)
     timings["fuse"] = time.perf_counter() - t
-    return Reconstruction(avatar, Views.from_render(views.cameras, out, meta=views.meta), refit, timings)
+    return Reconstruction(replace(avatar, reconstruct=mode), out, refit, timings)
+
+
+def refit_avatar(views: Views, subject, body, options: ReconstructOptions) -> tuple[RefitResult, Avatar]:
+    """The subject's avatar with the body refitted to the views' silhouettes."""
+    if body is None or subject.body_params is None or subject.targets is None:
+        raise ValueError("the refit needs the body model and the subject's fit (body_params, targets)")
+    refit = refit_body_to_views(body, subject.body_params, subject.photo_camera, subject.targets, views.mask,
+                                views.cameras, RefitConfig(iterations=options.refit_iterations))
+    avatar = Avatar(subject.mode, replace(subject.avatar, vertices=refit.vertices), refit.params, refit.rotation,
+                    refit.translation, refit.centre, "refit")
+    return refit, avatar
+
+
+def fuse_into_avatar(views: Views, subject, avatar: Avatar, renderer,
+                     options: ReconstructOptions) -> tuple[Avatar, Views]:
+    """Fuse the views and the photo into `avatar`'s texture; returns the new avatar and its
+    renders at the views' cameras."""
+    photo = Views(subject.photo_camera, rgb=subject.photo[None], mask=subject.person_mask[None])
+    fused = fuse_views_into_texture(avatar.mesh, [views, photo], renderer, trust=[1.0, options.photo_trust],
+                                    config=FusionConfig(sharpness=options.sharpness))
+    avatar = avatar.with_texture(fused.texture)
+    out = renderer.render(avatar.mesh, views.cameras, outputs=RENDERED_LAYERS)
+    return avatar, Views.from_render(views.cameras, out, meta=views.meta)
 
 
 def _with_rendered_layers(views: Views, avatar: Avatar, renderer) -> Views:

@@ -97,6 +97,9 @@ def diffusion_loss(model: nn.Module, batch: dict, noise_scheduler: Any, predicti
     return (weight * se).mean() / weight.mean()
 
 
+PRIOR_TEXTURE_SIZE = 512  # the prior's texture for the training conditions (as the bench's)
+
+
 def ensure_prior_views(root: str | Path, progress: Optional[Callable[[int, int], None]] = None) -> int:
     """Check the dataset folder and fit the prior to any subject that has no prior views yet
     (ROOT/prior/, `humanmv.pipelines.prior_views.prepare_prior_views`, resumable). Returns the
@@ -109,8 +112,9 @@ def ensure_prior_views(root: str | Path, progress: Optional[Callable[[int, int],
     if not todo:
         return 0
     from humanmv.pipelines.prior_views import prepare_prior_views
+    from humanmv.studio import Studio
 
-    return prepare_prior_views(root, progress=progress)
+    return prepare_prior_views(root, lambda: Studio(texture_size=PRIOR_TEXTURE_SIZE), progress=progress)
 
 
 def model_config_for(options: MVDiffOptions):

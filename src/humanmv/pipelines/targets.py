@@ -1,43 +1,15 @@
-"""What a generation returns, and the target cameras it is rendered at.
-
-The stages themselves run in `humanmv.Studio.generate` (perceive + fit -> project the photo
-onto the texture -> target cameras -> generate -> refine -> reconstruct); `pipelines.outputs`
-exports a `GenerationResult` to a folder.
-"""
+"""The target cameras of a generation: orbit views framing the subject, or the user's own."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import torch
 
 from humanmv.cameras import Cameras, orbit_cameras_around, ring_azimuths
-from humanmv.generators.choice import GeneratorChoice
-from humanmv.pipelines.fitting import PhotoFit
 from humanmv.pipelines.subject import Subject
-from humanmv.recon.avatar import Avatar
-from humanmv.views import Views
 
 DEFAULT_SIZE = 512
 # Framing of the orbit views: vertical field of view (degrees).
 VIEW_FOV = {"body": 30.0, "head": 25.0}
-
-
-@dataclass
-class GenerationResult:
-    """fit: the photo's fit. subject: the textured avatar the generator started from.
-    views: the output views. avatar: the exported avatar (after reconstruction).
-    choice: the generator, its options and stages. texture_source: (S, S) uint8 map of where
-    each texel of the subject's texture came from (0 photo, 1 mirror, 2 part, 3 inpaint).
-    timings: seconds per stage."""
-
-    fit: PhotoFit
-    subject: Subject
-    views: Views
-    avatar: Avatar
-    choice: GeneratorChoice
-    texture_source: torch.Tensor | None = None
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 def orbit_views(focus: torch.Tensor, n: int, size: int, mode: str) -> Cameras:

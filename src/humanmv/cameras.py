@@ -1,6 +1,6 @@
 """Pinhole cameras, orbit view sets and their (de)serialisation.
 
-Conventions (see DESIGN.md):
+Conventions (see docs/architecture.md):
 - World: metres, Y up, subject at the origin facing +Z.
 - Cameras: OpenCV (x right, y down, z forward). `world_to_cam` is a world-to-camera 4x4;
   `K` holds intrinsics in pixels, pixel centres at integer + 0.5 (the renderer's convention).

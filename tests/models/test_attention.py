@@ -102,8 +102,9 @@ def test_reference_pass_stores_every_self_attention_layer():
     names = [n for n in model.unet.attn_processors if n.endswith("attn1.processor")]
     assert sorted(state.bank) == sorted(names)
     assert all(v.shape[0] == 1 for v in state.bank.values())  # only the kept subject ran
-    assert state.ref_index.tolist() == [0, -1]
-    assert torch.equal(state.image_tokens[1], torch.zeros_like(state.image_tokens[1]))
+    assert state.ref_index.tolist() == [[0], [-1]]  # (S, R): bank row of each subject's stream
+    assert state.keep.tolist() == [True, False]
+    assert torch.equal(state.tokens[1], torch.zeros_like(state.tokens[1]))
 
 
 def test_batched_subjects_with_and_without_reference_match_single_runs():

@@ -1,6 +1,7 @@
 import gc
 import json
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -50,12 +51,24 @@ def test_forward_backward_shapes_and_speed():
     assert elapsed < 3.0  # ~0.05 s on an idle core; generous for a shared CI machine
 
 
-def test_bad_shapes_name_the_argument(tiny):
+def test_bad_shapes_are_value_errors_naming_the_argument(tiny):
+    # Our own code builds these tensors: a mismatch is a bug and keeps its traceback.
     a = inputs()
-    with pytest.raises(ConfigError, match="conditions"):
-        tiny(**{**a, "conditions": a["conditions"][:, :, :4]})
-    with pytest.raises(ConfigError, match="camera"):
-        tiny(**{**a, "camera": a["camera"][:, :1]})
+    bad = {
+        "conditions": a["conditions"][:, :, :4],
+        "camera": a["camera"][:, :1],
+        "reference": a["reference"][:, :3],
+        "reference_conditions": a["reference_conditions"][..., :16],
+        "timesteps": a["timesteps"].repeat(2),
+    }
+    for name, value in bad.items():
+        with pytest.raises(ValueError, match=f"MultiViewUNet: {name} must have shape") as err:
+            tiny(**{**a, name: value})
+        assert not isinstance(err.value, ConfigError)
+    with pytest.raises(ValueError, match="extra_tokens"):
+        tiny(**a, extra_tokens=torch.zeros(1, 3, 7))
+    with pytest.raises(ValueError, match="reference_camera"):
+        tiny(**a, reference_camera=torch.zeros(1, 2, 12))
 
 
 def test_save_load_round_trip_is_identical(tiny, saved):
@@ -207,3 +220,36 @@ def test_sd21_unet_loads_from_a_diffusers_folder(tmp_path):
     assert torch.allclose(got, want, atol=1e-4)
     del ours, mine
     gc.collect()
+
+
+# (tensors, parameters, sha256 of the sorted "key:shape" lines)[:16] of each named config's
+# state dict, as the shipped weights and diffusers UNet folders have them: new building blocks
+# must not rename or reshape any of them.
+STATE_DICT_FINGERPRINTS = {
+    "tiny": (221, 261_564, "de1579ef7f01bf23"),
+    "small": (381, 10_999_908, "41ad30229692ce70"),
+    "sd21": (703, 869_685_380, "7a00989a9f2ecbad"),
+}
+
+
+def _fingerprint(state: dict) -> tuple[int, int, str]:
+    import hashlib
+
+    text = "\n".join(f"{k}:{tuple(v.shape)}" for k, v in sorted(state.items()))
+    return len(state), sum(v.numel() for v in state.values()), hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("name", sorted(STATE_DICT_FINGERPRINTS))
+def test_named_configs_keep_their_parameter_names_and_shapes(name):
+    with torch.device("meta"):  # shapes only: sd21 costs no memory
+        model = MultiViewUNet(get_config(name))
+    assert _fingerprint(model.state_dict()) == STATE_DICT_FINGERPRINTS[name]
+
+
+def test_the_shipped_weights_load():
+    import humanmv
+
+    folder = Path(humanmv.__file__).parent / "weights" / "mvdiff-small" / "model"
+    model = MultiViewUNet.from_pretrained(folder)
+    assert model.config == get_config("small")
+    assert _fingerprint(model.state_dict()) == STATE_DICT_FINGERPRINTS["small"]

@@ -103,6 +103,27 @@ def test_model_size_output_equals_the_model_sample_and_full_size_keeps_coarse_de
     assert smooth_detail.abs().mean() < 0.2 * out_detail.abs().mean()
 
 
+def test_reference_streams_camera_and_extra_tokens(pipe):
+    base = views()
+    out = run(pipe, guidance_scale=2.0)
+    one_stream = {**base, "reference": base["reference"][None],
+                  "reference_conditions": base["reference_conditions"][None]}
+    assert torch.equal(out, pipe(**one_stream, num_inference_steps=4, guidance_scale=2.0,
+                                 generator=torch.Generator().manual_seed(0)))
+    back = views(seed=3)
+    two = {**base, "reference": torch.stack([base["reference"], back["reference"]]),
+           "reference_conditions": torch.stack([base["reference_conditions"], back["reference_conditions"]])}
+    two_out = pipe(**two, num_inference_steps=4, guidance_scale=2.0, generator=torch.Generator().manual_seed(0))
+    assert two_out.shape == out.shape and (two_out - out).abs().max() > 1e-4
+    camera = torch.zeros(2, 12)
+    camera[:, [0, 4, 8]] = 1  # the photo's camera for both streams: the default
+    assert torch.equal(two_out, pipe(**two, num_inference_steps=4, guidance_scale=2.0, reference_camera=camera,
+                                     generator=torch.Generator().manual_seed(0)))
+    tokens = torch.randn(3, pipe.config.cross_attention_dim, generator=torch.Generator().manual_seed(4))
+    with_tokens = run(pipe, guidance_scale=2.0, extra_tokens=tokens)
+    assert (with_tokens - out).abs().max() > 1e-4
+
+
 @pytest.mark.parametrize(
     "name, bad",
     [
@@ -111,11 +132,14 @@ def test_model_size_output_equals_the_model_sample_and_full_size_keeps_coarse_de
         ("normal", torch.rand(N + 1, 3, HEIGHT, WIDTH)),
         ("camera", torch.rand(N, 9)),
         ("coarse", torch.rand(4, HEIGHT, WIDTH)),
+        ("reference_camera", torch.rand(2, 12)),
+        ("extra_tokens", torch.rand(3, 31)),
     ],
 )
-def test_bad_shapes_name_the_argument(pipe, name, bad):
-    with pytest.raises(ConfigError, match=rf"^{name} must have shape \("):
+def test_bad_shapes_are_value_errors_naming_the_argument(pipe, name, bad):
+    with pytest.raises(ValueError, match=rf"^{name} must have shape \(") as err:
         pipe(**{**views(), name: bad}, num_inference_steps=1)
+    assert not isinstance(err.value, ConfigError)  # internal contract: keeps its traceback
 
 
 def test_bad_options(pipe):

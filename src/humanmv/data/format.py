@@ -1,4 +1,4 @@
-"""The multi-view subject on disk (DESIGN.md): one writer, one reader, of `humanmv.views.Views`.
+"""The multi-view subject on disk (docs/architecture.md): one writer, one reader, of `humanmv.views.Views`.
 
     SUBJECT/
       cameras.json       our cameras (OpenCV K + world-to-camera per view)

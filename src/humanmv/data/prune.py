@@ -13,7 +13,7 @@ Two filters over the subject folders under a root (the format of `humanmv.data.f
   fewer than 2 face views get no score and are kept; the report says so.
 
 az comes from `cameras.json`; where it is null it is computed from the camera position
-(atan2(x, z) about the world Y axis, DESIGN.md's orbit convention: 0 front, 180 back).
+(atan2(x, z) about the world Y axis, docs/architecture.md's orbit convention: 0 front, 180 back).
 
 Nothing is ever deleted; everything removed is moved under `ROOT/_pruned/<subject>/`:
 - `janus/` (or `janus-2/`, ... on later runs): the dropped views' files (`<layer>/<view>.*`),

@@ -1,6 +1,6 @@
 """Camera files of an output folder: our `cameras.json` and nerfstudio's `transforms.json`.
 
-`cameras.json` is `Cameras.to_json()` (DESIGN.md: per view name, K, world-to-camera, width,
+`cameras.json` is `Cameras.to_json()` (docs/architecture.md: per view name, K, world-to-camera, width,
 height, az, el; read back with `Cameras.load`). `transforms.json` is the nerfstudio /
 instant-ngp format from `humanmv.cameras.to_transforms_json`: per frame an OpenGL
 camera-to-world matrix (x right, y up, z back), pixel intrinsics fl_x, fl_y, cx, cy with

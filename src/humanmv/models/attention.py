@@ -9,12 +9,15 @@ Self-attention (attn1) -> `MultiViewSelfAttnProcessor`:
 - cross-view: the UNet batch is S subjects x N views, view-major within a subject (row s*N + n).
   The tokens of the N views of one subject are joined into one sequence of N*L tokens, so every
   view attends to every other view of the same subject (and to nothing else).
-- reference attention: in a "write" pass (the clean input view at t=0) each layer stores its
-  input tokens in `context.bank[layer name]` (rows = the subjects that were not dropped);
-  in the "read" pass (the N target views) those L_ref tokens are appended to the keys/values of
-  their subject. A subject with `ref_index == -1` (dropped: the unconditional branch of
-  classifier-free guidance or training dropout) gets no reference keys (masked out).
-Cross-attention (attn2) -> `ImageCrossAttnProcessor`: plain attention to the image tokens.
+- reference attention with R reference streams per subject (the photo; or e.g. a front and a
+  back reference): in a "write" pass (the clean references at t=0, one UNet row per kept
+  subject and stream) each layer stores its input tokens in `context.bank[layer name]`; in the
+  "read" pass (the N target views) the L_ref tokens of all R streams of a subject are appended
+  to the keys/values of its views (R * L_ref more keys). `ref_index` (S, R) says which bank row
+  holds stream r of subject s; -1 (dropped: the unconditional branch of classifier-free
+  guidance, or training dropout) masks that stream's keys out.
+Cross-attention (attn2) -> `ImageCrossAttnProcessor`: plain attention to the tokens the UNet is
+given (the references' image tokens and any extra token streams, see models/mv_unet.py).
 """
 
 from __future__ import annotations
@@ -32,8 +35,10 @@ class MultiViewContext:
 
     num_views: N, views per subject in this pass (the batch is S*N rows, view-major).
     mode: "none" (no reference), "write" (store attn1 inputs) or "read" (attend to them).
-    bank: layer name -> (S_kept, L_ref, C) reference tokens, filled by a "write" pass.
-    ref_index: (S,) long, the bank row of each subject, -1 where the reference is dropped.
+    bank: layer name -> (K, L_ref, C) reference tokens, one row per (kept subject, stream),
+        filled by a "write" pass.
+    ref_index: (S, R) long, the bank row of stream r of subject s, -1 where dropped; (S,) is
+        read as R = 1; None: bank row s is subject s's only stream.
     """
 
     num_views: int = 1
@@ -97,26 +102,31 @@ class MultiViewSelfAttnProcessor:
     def _with_reference(
         self, tokens: torch.Tensor, mv: MultiViewContext
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Append each subject's reference tokens to `tokens` (G, M, C) -> keys/values + mask."""
-        ref = mv.bank[self.name]  # (S_kept, L_ref, C)
+        """Append the reference tokens of all R streams of each subject to `tokens` (G, M, C)
+        -> keys/values (G, M + R*L_ref, C) + a key mask for dropped streams (None if none)."""
+        bank = mv.bank[self.name]  # (K, L_ref, C)
         index = mv.ref_index
         if index is None:
-            index = torch.arange(ref.shape[0], device=tokens.device)
-        ref = ref[index.clamp_min(0)]  # (S, L_ref, C); dropped rows are masked below
-        keep = index >= 0
-        if not self.cross_view:  # one group per view: every view of a subject sees its reference
+            index = torch.arange(bank.shape[0], device=tokens.device)
+        index = index.reshape(index.shape[0], -1)  # (S, R)
+        subjects, streams = index.shape
+        ref_len = bank.shape[1]
+        # (S, R, L_ref, C) -> (S, R*L_ref, C); dropped streams are masked below.
+        ref = bank[index.clamp_min(0)].reshape(subjects, streams * ref_len, bank.shape[2])
+        keep = (index >= 0).repeat_interleave(ref_len, dim=1)  # (S, R*L_ref)
+        if not self.cross_view:  # one group per view: every view of a subject sees its references
             ref = ref.repeat_interleave(mv.num_views, dim=0)
-            keep = keep.repeat_interleave(mv.num_views)
+            keep = keep.repeat_interleave(mv.num_views, dim=0)
         context = torch.cat([tokens, ref], dim=1)
         if bool(keep.all()):
             return context, None  # no mask keeps SDPA on its fastest path
         mask = torch.ones(tokens.shape[0], 1, 1, context.shape[1], dtype=torch.bool, device=tokens.device)
-        mask[~keep, :, :, tokens.shape[1]:] = False
+        mask[:, 0, 0, tokens.shape[1]:] = keep
         return context, mask
 
 
 class ImageCrossAttnProcessor(AttnProcessor2_0):
-    """attn2 processor: standard SDPA attention to the image tokens; accepts (and ignores) `mv`
+    """attn2 processor: standard SDPA attention to the given tokens; accepts (and ignores) `mv`
     so that diffusers does not warn about an unexpected cross_attention_kwargs entry."""
 
     def __call__(

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import torch
 
-from humanmv.errors import ConfigError
-
 CAMERA_DIM = 12
 
 
@@ -26,9 +24,9 @@ def camera_features(target_w2c: torch.Tensor, input_w2c: torch.Tensor) -> torch.
         input_w2c: (4, 4) world-to-camera transform of the input photo's camera.
     """
     if target_w2c.ndim != 3 or target_w2c.shape[1:] != (4, 4):
-        raise ConfigError(f"camera_features: target_w2c must be (N, 4, 4), got {tuple(target_w2c.shape)}")
+        raise ValueError(f"camera_features: target_w2c must be (N, 4, 4), got {tuple(target_w2c.shape)}")
     if input_w2c.shape != (4, 4):
-        raise ConfigError(f"camera_features: input_w2c must be (4, 4), got {tuple(input_w2c.shape)}")
+        raise ValueError(f"camera_features: input_w2c must be (4, 4), got {tuple(input_w2c.shape)}")
     target_w2c, input_w2c = target_w2c.float(), input_w2c.float()
     r_t, t_t = target_w2c[:, :3, :3], target_w2c[:, :3, 3]
     r_i, t_i = input_w2c[:3, :3], input_w2c[:3, 3]

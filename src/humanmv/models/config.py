@@ -8,16 +8,21 @@ Three named configs (`CONFIGS`, `get_config(name)`):
            = 768x768 images), loadable from a diffusers `unet/` folder
            (`MultiViewUNet.from_diffusers_unet`).
 
-Conventions (see /tmp/mvdiff_api.md, the shared contract):
+Conventions (the tensor contract itself is in models/inputs.py):
 - image_channels: RGBA (RGB on white + alpha) in pixel space, VAE latent channels in latent space.
-- condition_channels: per view, pixel space: coarse RGBA (4) + normal map (3) = 7;
-  latent space: VAE latents of the coarse RGB (4) + of the normal map (4) = 8.
+- condition_channels: the input conditions, concatenated to every view's noisy input along the
+  channels (Zero123 / Wonder3D). Pixel space: coarse RGBA (4) + normal map (3) = 7; latent
+  space: VAE latents of the coarse RGB (4) + of the normal map (4) = 8; 0: no input conditions.
 - attention_head_dim follows diffusers' historical naming: it is the NUMBER of heads per level
   (SD 2.1's (5, 10, 20, 20) gives 64 channels per head).
 - attention_levels[i]: level i of the UNet (down block i, mirrored up block) has transformer
   blocks (cross-view + reference self-attention and image cross-attention). Cross-view attention
   joins N*h*w tokens, which is too slow on a CPU at the highest resolution, so the small configs
   use plain ResNet blocks there.
+- view_sequence: one view-sequence block (models/view_sequence.py) after every transformer
+  block; off in the named configs, so their parameters are exactly the shipped ones. Its
+  window (0 = all N views, else an odd K) and cyclic (the views close an orbit) fix which views
+  each view attends to.
 """
 
 from __future__ import annotations
@@ -59,6 +64,10 @@ class MVDiffConfig:
     use_linear_projection: bool = False
     upcast_attention: bool = False
     encoder_channels: tuple[int, ...] = (32, 64, 128)
+    # New fields default to "off" so that config.json files written before them still load.
+    view_sequence: bool = False
+    view_sequence_window: int = 0
+    view_sequence_cyclic: bool = False
 
     def __post_init__(self) -> None:
         # JSON gives lists; keep tuples so configs compare equal after a round trip.
@@ -98,6 +107,16 @@ class MVDiffConfig:
             raise ConfigError(
                 f"mvdiff config {self.name!r}: num_image_tokens must be a square (4, 16, 64, ...), "
                 f"got {self.num_image_tokens}"
+            )
+        if self.image_channels < 1 or self.condition_channels < 0:
+            raise ConfigError(
+                f"mvdiff config {self.name!r}: need image_channels >= 1 and condition_channels >= 0, "
+                f"got {self.image_channels} and {self.condition_channels}"
+            )
+        if self.view_sequence_window < 0 or (self.view_sequence_window and self.view_sequence_window % 2 == 0):
+            raise ConfigError(
+                f"mvdiff config {self.name!r}: view_sequence_window must be 0 (all views) or odd "
+                f"(the view and K // 2 neighbours on each side), got {self.view_sequence_window}"
             )
         if self.camera_dim != 12:
             raise ConfigError(

@@ -14,8 +14,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from humanmv.errors import ConfigError
-
 REFERENCE_MARGIN = 1.15  # the reference crop's side over the person's longer box side
 
 
@@ -39,10 +37,11 @@ def resize_views(x: torch.Tensor, size: int) -> torch.Tensor:
 
 def person_box(mask: torch.Tensor, margin: float = REFERENCE_MARGIN) -> tuple[float, float, float]:
     """(H, W) mask -> a square (x0, y0, side) in pixels around the person, `margin` times its
-    longer side, centred on the mask's bounding box. ConfigError when the mask is empty."""
+    longer side, centred on the mask's bounding box. ValueError when the mask is empty: callers
+    hand over a detected person, so an empty mask here is a bug, not a user's input."""
     ys, xs = torch.nonzero(mask > 0.5, as_tuple=True)
     if len(xs) == 0:
-        raise ConfigError("the person mask is empty; nothing to crop for the reference view")
+        raise ValueError("person_box: the person mask is empty; nothing to crop for the reference view")
     x0, x1 = float(xs.min()), float(xs.max()) + 1
     y0, y1 = float(ys.min()), float(ys.max()) + 1
     side = max(x1 - x0, y1 - y0) * margin

@@ -1,6 +1,6 @@
 """The offscreen renderer: masks, linear depth, normals, colours, part labels, face ids, UVs.
 
-Conventions (see DESIGN.md and `humanmv.cameras`):
+Conventions (see docs/architecture.md and `humanmv.cameras`):
 - Meshes are in world space (metres, Y up). Any triangle winding is accepted.
 - Cameras are OpenCV pinholes: `K` in pixels with pixel centres at integer + 0.5, so a world point
   that `Cameras.project` maps to (u, v) lands in column floor(u), row floor(v) of every output.

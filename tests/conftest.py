@@ -40,3 +40,21 @@ def mvdiff_data(tmp_path_factory) -> Path:
     synthesize(root, "body-train", 2, seed=0)
     prepare_prior_views(root, lambda: Studio(texture_size=512))
     return root
+
+
+BENCH_VIEWS = [0, 1, 2, 22, 23, 24]  # az 0, 15, 30, 330, 345 and the input: a short ring, fast
+
+
+@pytest.fixture(scope="session")
+def bench_split(tmp_path_factory) -> Path:
+    """A one-subject body-bench dataset cut down to 5 views around the front (+ the input)."""
+    from humanmv.data.format import read_subject, write_subject
+    from humanmv.data.synth import synthesize
+
+    full = tmp_path_factory.mktemp("bench") / "full"
+    synthesize(full, "body-bench", 1, seed=7)
+    out = full.parent / "ds"
+    for folder in (full / "subjects").iterdir():
+        write_subject(out / "subjects" / folder.name, read_subject(folder, views=BENCH_VIEWS))
+    (out / "manifest.json").write_text((full / "manifest.json").read_text())
+    return out

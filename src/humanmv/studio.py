@@ -68,7 +68,8 @@ class LoadedStages:
 class Studio:
     """The loaded models of humanmv and the one way to run a generation.
 
-    device: where the body model and every learned model run ("cpu", "cuda", ...).
+    device: where the body model and every learned model run ("cpu", "cuda", ...); the stage
+        data between them (views, meshes, textures) stays on the CPU.
     texture_size: the avatar's UV texture size in pixels (per call: `generate(texture_size=)`).
     """
 

@@ -28,18 +28,8 @@ def run(cmd, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def split(tmp_path_factory):
-    """One body-bench subject cut down to 3 views + the input."""
-    from humanmv.data.format import read_subject, write_subject
-    from humanmv.data.synth import synthesize
-
-    full = tmp_path_factory.mktemp("stages") / "full"
-    synthesize(full, "body-bench", 1, seed=3)
-    out = full.parent / "ds"
-    for folder in (full / "subjects").iterdir():
-        write_subject(out / "subjects" / folder.name, read_subject(folder, views=[0, 1, 23, 24]))
-    (out / "manifest.json").write_text((full / "manifest.json").read_text())
-    return out
+def split(bench_split):
+    return bench_split
 
 
 def test_a_toy_generator_registered_in_one_call_runs_from_generate_and_bench(tmp_path, examples_dir, split):

@@ -99,24 +99,9 @@ def test_head_box_is_the_top_of_the_silhouette():
     assert head_box(np.zeros((8, 8))) is None
 
 
-KEEP = [0, 1, 2, 22, 23, 24]  # az 0, 15, 30, 330, 345 and the input: a short ring, fast
-
-
 @pytest.fixture(scope="module")
-def split(tmp_path_factory):
-    """A one-subject body-bench dataset cut down to 5 views around the front (+ the input)."""
-    import json
-
-    from humanmv.data.format import read_subject, write_subject
-    from humanmv.data.synth import synthesize
-
-    full = tmp_path_factory.mktemp("bench") / "full"
-    synthesize(full, "body-bench", 1, seed=7)
-    out = full.parent / "ds"
-    for folder in (full / "subjects").iterdir():
-        write_subject(out / "subjects" / folder.name, read_subject(folder, views=KEEP))
-    (out / "manifest.json").write_text(json.dumps(json.loads((full / "manifest.json").read_text())))
-    return out
+def split(bench_split):
+    return bench_split
 
 
 class _Oracle:

@@ -1,34 +1,29 @@
-import dataclasses
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
-from humanmv.models import MultiViewUNet, get_config
+from humanmv.models import MultiViewUNet
 from humanmv.models.attention import (
     ImageCrossAttnProcessor,
     MultiViewContext,
     MultiViewSelfAttnProcessor,
 )
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tiny_unet import tiny_inputs, tiny_model  # noqa: E402
+
 S, N, H = 1, 2, 32
 
 
 def make(**changes) -> MultiViewUNet:
-    torch.manual_seed(0)
-    return MultiViewUNet(dataclasses.replace(get_config("tiny"), **changes)).eval()
+    return tiny_model(**changes)
 
 
 def inputs(s=S, n=N, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    return dict(
-        noisy=torch.randn(s, n, 4, H, H, generator=g),
-        timesteps=torch.full((s,), 500),
-        conditions=torch.rand(s, n, 7, H, H, generator=g),
-        camera=torch.randn(s, n, 12, generator=g),
-        reference=torch.rand(s, 4, H, H, generator=g),
-        reference_conditions=torch.rand(s, 7, H, H, generator=g),
-    )
+    return tiny_inputs(s, n, seed=seed)
 
 
 def test_processors_are_plugged_into_every_attention_layer():

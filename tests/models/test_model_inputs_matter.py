@@ -3,33 +3,31 @@ prediction. And the input conditions are what their name says: channels concaten
 noisy views."""
 
 import dataclasses
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from humanmv.models import MultiViewUNet, get_config
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tiny_unet import tiny_inputs, tiny_model  # noqa: E402
+
+
 S, N, R, H, T = 1, 2, 2, 32, 3
 
 
 @pytest.fixture(scope="module")
 def model():
-    torch.manual_seed(0)
-    return MultiViewUNet(get_config("tiny")).eval()
+    return tiny_model()
 
 
 def inputs(seed=1):
-    g = torch.Generator().manual_seed(seed)
-    return dict(
-        noisy=torch.randn(S, N, 4, H, H, generator=g),
-        timesteps=torch.randint(1, 1000, (S,), generator=g),
-        conditions=torch.rand(S, N, 7, H, H, generator=g),
-        camera=torch.randn(S, N, 12, generator=g),
-        reference=torch.rand(S, R, 4, H, H, generator=g),
-        reference_conditions=torch.rand(S, R, 7, H, H, generator=g),
-        reference_camera=torch.randn(S, R, 12, generator=g),
-        extra_tokens=torch.randn(S, T, get_config("tiny").cross_attention_dim, generator=g),
-    )
+    out = tiny_inputs(S, N, streams=R, seed=seed, timesteps=(1, 1000), reference_camera=True)
+    g = torch.Generator().manual_seed(seed + 1000)
+    out["extra_tokens"] = torch.randn(S, T, get_config("tiny").cross_attention_dim, generator=g)
+    return out
 
 
 def replaced(a: dict, name: str, value: torch.Tensor, stream: int | None = None) -> dict:

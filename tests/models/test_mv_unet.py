@@ -1,4 +1,5 @@
 import gc
+import sys
 import json
 import time
 from pathlib import Path
@@ -11,19 +12,15 @@ from safetensors.torch import load_file, save_file
 from humanmv.errors import CheckpointError, ConfigError
 from humanmv.models import MultiViewUNet, get_config
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tiny_unet import tiny_inputs  # noqa: E402
+
+
 H = 32
 
 
 def inputs(s=1, n=2, seed=1, size=H):
-    g = torch.Generator().manual_seed(seed)
-    return dict(
-        noisy=torch.randn(s, n, 4, size, size, generator=g),
-        timesteps=torch.randint(0, 1000, (s,), generator=g),
-        conditions=torch.rand(s, n, 7, size, size, generator=g),
-        camera=torch.randn(s, n, 12, generator=g),
-        reference=torch.rand(s, 4, size, size, generator=g),
-        reference_conditions=torch.rand(s, 7, size, size, generator=g),
-    )
+    return tiny_inputs(s, n, seed=seed, size=size, timesteps=(0, 1000))
 
 
 @pytest.fixture(scope="module")

@@ -1,30 +1,25 @@
 """Reference attention with R reference streams per subject, and extra cross-attention tokens."""
 
-import dataclasses
+import sys
+from pathlib import Path
 
 import torch
 
 from humanmv.models import MultiViewUNet, get_config
 from humanmv.models.camera import identity_camera
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tiny_unet import tiny_inputs, tiny_model  # noqa: E402
+
 S, N, R, H = 1, 2, 2, 32
 
 
 def make(**changes) -> MultiViewUNet:
-    torch.manual_seed(0)
-    return MultiViewUNet(dataclasses.replace(get_config("tiny"), **changes)).eval()
+    return tiny_model(**changes)
 
 
 def inputs(s=S, n=N, r=R, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    return dict(
-        noisy=torch.randn(s, n, 4, H, H, generator=g),
-        timesteps=torch.full((s,), 500),
-        conditions=torch.rand(s, n, 7, H, H, generator=g),
-        camera=torch.randn(s, n, 12, generator=g),
-        reference=torch.rand(s, r, 4, H, H, generator=g),
-        reference_conditions=torch.rand(s, r, 7, H, H, generator=g),
-    )
+    return tiny_inputs(s, n, streams=r, seed=seed)
 
 
 def changed(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -5,9 +5,6 @@ resume after SIGKILL; plus the loop's refusals that no recipe can override."""
 from __future__ import annotations
 
 import dataclasses
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,12 +18,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import toy_gan  # noqa: E402
 import train_standins as standins  # noqa: E402
-
-ROOT = HERE.parents[1]
-
-
-def _env() -> dict:
-    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT / "src"), CUDA_VISIBLE_DEVICES="")
 
 
 def _same_tensors(a: dict, b: dict) -> bool:
@@ -101,15 +92,8 @@ def test_gan_sigkill_then_resume_equals_uninterrupted(tmp_path):
     """Kill -9 as step 5 starts (after checkpoint-4), resume to 6: every module, the EMA and
     both optimizers' and schedulers' states equal those of an uninterrupted run."""
     killed, clean = tmp_path / "killed", tmp_path / "clean"
-    proc = subprocess.Popen([sys.executable, str(HERE / "toy_gan.py"), str(killed), "6", "2", "--kill-at", "5"],
-                            env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    toy_gan.run(clean, 6, 2)
-    try:
-        _, err = proc.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail("the run to be killed did not reach step 5 within 240 s")
-    assert proc.returncode == -signal.SIGKILL, f"training died before step 5: {err.decode()[-2000:]}"
+    standins.run_killed_at([str(HERE / "toy_gan.py"), str(killed), "6", "2", "--kill-at", "5"],
+                           lambda: toy_gan.run(clean, 6, 2))
     assert (killed / "checkpoint-4").is_dir() and not (killed / "checkpoint-6").exists()
     assert not (killed / "final").exists()
     resumed = toy_gan.run(killed, 6, 2, resume=True)

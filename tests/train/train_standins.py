@@ -106,3 +106,27 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     kill_at = int(args[args.index("--kill-at") + 1]) if "--kill-at" in args else None
     run(args[0], int(args[1]), int(args[2]), resume="--resume" in args, kill_at=kill_at)
+
+
+def run_killed_at(script_args: list[str], meanwhile, timeout: float = 240.0) -> None:
+    """Start `python SCRIPT_ARGS` (a training run that SIGKILLs itself when its --kill-at step
+    starts), run `meanwhile()` (the uninterrupted reference run) in this process, and check the
+    child really died by SIGKILL."""
+    import os
+    import signal
+    import subprocess
+    from pathlib import Path
+
+    import pytest
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(root / "src"), CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.Popen([sys.executable, *script_args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    meanwhile()
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"the run to be killed did not reach its kill step within {timeout:.0f} s")
+    assert proc.returncode == -signal.SIGKILL, f"training died before its kill step: {err.decode()[-2000:]}"

@@ -110,7 +110,7 @@ class BodyParams:
 
 @dataclass
 class BodyOutput:
-    """Posed bodies in world coordinates.
+    """Posed bodies in world coordinates, CPU float32 tensors.
 
     Attributes:
         vertices: (B, V, 3) metres, world frame.
@@ -126,8 +126,10 @@ class BodyOutput:
 class AnnyBody(torch.nn.Module):
     """Anny with facial actions, float32, in the humanmv world frame.
 
-    `forward(params) -> BodyOutput`. Mesh data (faces, UVs, part labels) are buffers: the
-    same topology serves the body and head modes (head mode frames the head with its cameras).
+    `forward(params) -> BodyOutput`. Anny itself runs on `device`; its outputs and the mesh
+    data (faces, UVs, part labels; the same topology serves the body and head modes) are CPU
+    tensors, like all stage data, so fitting, texturing and rendering work the same whatever
+    the device (gradients flow through the transfer).
     """
 
     def __init__(self, device: str | torch.device = "cpu") -> None:
@@ -144,15 +146,17 @@ class AnnyBody(torch.nn.Module):
         self.bone_names: list[str] = list(model.bone_labels)
         self._pose_index = torch.tensor([self.bone_names.index(b) for b in POSE_BONES])
         self.register_buffer("to_world", ANNY_TO_WORLD.to(device), persistent=False)
-        self.register_buffer("faces", model.get_triangular_faces().long(), persistent=False)
-        self.register_buffer("uvs", model.texture_coordinates.float(), persistent=False)
-        self.register_buffer("uv_faces", model.face_texture_coordinate_indices.long(), persistent=False)
-        self.register_buffer("vertex_parts", self._vertex_parts(), persistent=False)
-        self.register_buffer("face_labels", self._face_parts(), persistent=False)
+        # The topology is stage data (CPU), not a buffer that moves with the model.
+        self.faces = model.get_triangular_faces().long().cpu()
+        self.uvs = model.texture_coordinates.float().cpu()
+        self.uv_faces = model.face_texture_coordinate_indices.long().cpu()
+        self.vertex_parts = self._vertex_parts().cpu()
+        self.face_labels = self._face_parts()
 
     @property
     def device(self) -> torch.device:
-        return self.faces.device
+        """Where Anny runs (its outputs come back on the CPU)."""
+        return self.to_world.device
 
     @property
     def num_vertices(self) -> int:
@@ -163,7 +167,7 @@ class AnnyBody(torch.nn.Module):
         bone_part = torch.tensor([PART_NAMES.index(_part_of_bone(b)) for b in self.bone_names])
         dominant = self.anny.vertex_bone_indices.gather(
             1, self.anny.vertex_bone_weights.argmax(1, keepdim=True))[:, 0]
-        return bone_part.to(dominant.device)[dominant.long()]
+        return bone_part.to(dominant.device)[dominant.long()].cpu()
 
     def _face_parts(self) -> torch.Tensor:
         """(F,) part label of each face: the most common label of its three vertices."""
@@ -182,7 +186,7 @@ class AnnyBody(torch.nn.Module):
         vertices = out["vertices"] @ to_world.T
         keypoints = self.keypoint_regressor(out) @ to_world.T
         heads = out["bone_poses"][..., :3, 3] @ to_world.T
-        return BodyOutput(vertices=vertices, keypoints=keypoints, bone_heads=heads)
+        return BodyOutput(vertices=vertices.cpu(), keypoints=keypoints.cpu(), bone_heads=heads.cpu())
 
     def mesh(self, vertices: torch.Tensor, texture: torch.Tensor | None = None,
              vertex_colors: torch.Tensor | None = None):

@@ -6,8 +6,8 @@ far too large or too small) becomes one `InputImageError` whose message names th
 problem and the fix. Whatever the file's mode (greyscale, palette, CMYK, 16-bit, with or without
 alpha) and EXIF orientation, the result is upright 8-bit RGB plus an optional alpha channel.
 
-Images in memory follow docs/architecture.md: numpy `(H, W, C)` uint8 here, tensors `(B, C, H, W)` float32
-in [0, 1] for the stages; `to_tensor` / `from_tensor` convert between the two.
+Images in memory follow docs/architecture.md: numpy `(H, W, C)` uint8 here; `to_tensor` /
+`from_tensor` convert to and from the networks' channels-first float32 tensors in [0, 1].
 """
 
 from __future__ import annotations

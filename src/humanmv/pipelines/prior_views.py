@@ -42,11 +42,12 @@ def fit_input_view(studio, gt: Views, name: str, cameras: Cameras | None = None)
     return image, fit, cams
 
 
-def generate_for_subject(studio, gt: Views, name: str, choice: "str | GeneratorChoice" = "prior",
+def generate_for_subject(studio, gt: Views, name: str, choice="prior",
                          cameras: Cameras | None = None, seed: int = 0):
     """A generation from a synthetic subject's input view, at `cameras` (default: every camera
     of the subject) carried into the fit's frame: the way the bench scores a method on a
-    subject. Returns the GenerationResult."""
+    subject. choice: a generator name or a `generators.GeneratorChoice`. Returns the
+    `studio.GenerationResult`."""
     image, fit, cams = fit_input_view(studio, gt, name, cameras)
     return studio.generate(image, choice, cameras=cams, photo_fit=fit, seed=seed)
 

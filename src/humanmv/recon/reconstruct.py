@@ -18,8 +18,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-import torch
-
 from humanmv.errors import ConfigError
 from humanmv.options import option
 from humanmv.recon.avatar import Avatar

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import torch
 
 from humanmv.body.avatar_texture import push_pull_fill
-from humanmv.cameras import Cameras
 from humanmv.render import Renderer
 from humanmv.render.mesh import Mesh
 from humanmv.render.uv_space import rasterize_uv, texel_views

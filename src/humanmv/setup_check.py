@@ -7,8 +7,8 @@ import time
 
 def run_setup() -> None:
     """Build the Anny cache under $HUMANMV_CACHE (~45-90 s the first time, then ~0.3 s), open the
-    EGL renderer, build the texture correspondences (~2 s) and load the perception models once.
-    Prints one line per step."""
+    EGL renderer, build the texture correspondences (~2 s), load the perception models once and
+    every registered generator with its shipped weights. Prints one line per step."""
     from humanmv.paths import cache_dir, configure_third_party_caches
 
     configure_third_party_caches()
@@ -42,4 +42,15 @@ def run_setup() -> None:
     perceiver = Perceiver()
     perceiver.warm_up()
     print(f"  perception models (mediapipe, dlib): loaded ({time.perf_counter() - t:.1f} s)")
+    t = time.perf_counter()
+    import torch
+
+    from humanmv.generators import GeneratorChoice, GeneratorContext, available_generators
+
+    context = GeneratorContext(renderer, body, torch.device("cpu"))
+    names = available_generators()
+    for name in names:  # each with its shipped weights, so a broken package fails here
+        choice = GeneratorChoice.make(name)
+        choice.spec.factory(context, choice.options, choice.weights)
+    print(f"  generators: {', '.join(names)}: loaded ({time.perf_counter() - t:.1f} s)")
     print("setup complete")

@@ -1,4 +1,4 @@
-"""`humanmv generate` end to end: outputs, and every bad input of issue 3."""
+"""`humanmv generate` end to end: its outputs, and every bad input a user can give it."""
 
 from __future__ import annotations
 

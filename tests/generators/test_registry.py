@@ -66,7 +66,7 @@ def test_command_line_options_are_namespaced():
     (lambda: GeneratorChoice.from_flags("prior", ["mvdiff.steps=3"]), "need --generator mvdiff; this run uses prior"),
     (lambda: GeneratorChoice.from_flags("prior", ["gain.gain=2"]), "need it in the run (--refine gain)"),
     (lambda: GeneratorChoice.from_flags("prior", ["warp.speed=9"]), "unknown stage 'warp'"),
-    (lambda: GeneratorChoice.from_flags("prior", [], Path("/tmp")), "--generator prior takes no checkpoint"),
+    (lambda: GeneratorChoice.from_flags("prior", [], Path(__file__).parent), "--generator prior takes no checkpoint"),
     (lambda: GeneratorChoice.from_flags("prior", [], None, "mesh"), "--reconstruct must be one of none, texture, refit, surface"),
     (lambda: GeneratorChoice.from_flags("prior", [], None, "surface"), "--reconstruct surface"),
     (lambda: GeneratorChoice.from_flags("prior", [], None, None, "sharpen"), "unknown refine stage 'sharpen'"),

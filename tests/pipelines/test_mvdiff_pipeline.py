@@ -194,3 +194,39 @@ def test_latent_pipeline_with_a_tiny_vae(tmp_path):
         MVDiffPipeline.from_pretrained(tmp_path / "p")
     with pytest.raises(ConfigError, match="vae"):
         MVDiffPipeline(MultiViewUNet(latent_config()))
+
+
+class Constant(MultiViewUNet):
+    """Predicts A for the subject with its reference and B for the one without (the two
+    branches of classifier-free guidance), whatever its input."""
+
+    A, B = 0.2, -0.4
+
+    def forward(self, noisy, timesteps, *args, **kwargs):
+        s = noisy.shape[0]
+        values = torch.tensor([self.A, self.B])[:s].view(s, 1, 1, 1, 1)
+        return values.expand_as(noisy).clone()
+
+
+@pytest.mark.parametrize("guidance_scale", [0.0, 1.0, 1.5, 3.0])
+def test_guidance_follows_its_formula(guidance_scale):
+    """One DDIM step from noise with a sample-predicting model returns the guided prediction
+    itself: B + w (A - B) with guidance w (just A at w = 1, which runs one branch), clipped to
+    [-1, 1] and mapped to [0, 1]."""
+    torch.manual_seed(0)
+    model = Constant(get_config("tiny"))
+    assert model.config.prediction_type == "sample"
+    pipe = MVDiffPipeline(model)
+    size = model.config.sample_size  # no resizing: the output is the model's sample
+    out = pipe(**views(n=2, h=size, w=size), num_inference_steps=1, strength=1.0, guidance_scale=guidance_scale,
+               detail=0.0, generator=torch.Generator().manual_seed(0))
+    guided = Constant.B + guidance_scale * (Constant.A - Constant.B) if guidance_scale != 1.0 else Constant.A
+    expected = (max(-1.0, min(1.0, guided)) + 1) / 2
+    assert torch.allclose(out, torch.full_like(out, expected), atol=1e-5), (float(out.mean()), expected)
+
+
+def test_the_scheduler_and_the_guidance_change_the_views(pipe):
+    ddim = run(pipe, scheduler="ddim", strength=1.0, guidance_scale=1.0)
+    dpm = run(pipe, scheduler="dpm", strength=1.0, guidance_scale=1.0)
+    guided = run(pipe, scheduler="ddim", strength=1.0, guidance_scale=3.0)
+    assert (ddim - dpm).abs().max() > 1e-3 and (ddim - guided).abs().max() > 1e-3

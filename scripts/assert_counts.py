@@ -1,6 +1,6 @@
 """Count the assertions of every test file, now and at a git revision, and list the files
 whose count fell (a test got weaker, or was deleted). Moved files are followed through git's
-rename detection; `pytest.raises` blocks count as assertions.
+rename detection, commit by commit; `pytest.raises` blocks count as assertions.
 
     .venv/bin/python scripts/assert_counts.py --base REV
 """
@@ -30,15 +30,32 @@ def git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True, text=True).stdout
 
 
+def _renames(base: str) -> dict[str, str]:
+    """old path -> path now, following the renames of every commit since `base` (each one seen
+    while the file was still similar) and of the uncommitted change."""
+    steps = []
+    for line in git("log", "--reverse", "--format=", "--name-status", "-M", f"{base}..HEAD", "--", "tests").splitlines():
+        parts = line.split("\t")
+        if parts[0].startswith("R"):
+            steps.append((parts[1], parts[2]))
+    for line in git("diff", "--name-status", "-M", "HEAD", "--", "tests").splitlines():
+        parts = line.split("\t")
+        if parts[0].startswith("R"):
+            steps.append((parts[1], parts[2]))
+    renames: dict[str, str] = {}
+    for old, new in steps:
+        for k, v in renames.items():
+            if v == old:
+                renames[k] = new
+        renames.setdefault(old, new)
+    return renames
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", required=True)
     args = ap.parse_args()
-    renames = {}
-    for line in git("diff", "--name-status", "-M", args.base, "--", "tests").splitlines():
-        parts = line.split("\t")
-        if parts[0].startswith("R"):
-            renames[parts[1]] = parts[2]
+    renames = _renames(args.base)
     before = {p: count(git("show", f"{args.base}:{p}")) for p in git("ls-tree", "-r", "--name-only", args.base, "tests").split()
               if p.endswith(".py")}
     now = {str(p.relative_to(ROOT)): count(p.read_text()) for p in (ROOT / "tests").rglob("*.py")}

@@ -107,6 +107,8 @@ class Studio:
         step = progress or (lambda stage: None)
         timings: dict[str, float] = {}
 
+        if photo_fit is None and mode in ("body", "head"):
+            check_mode(choice.spec, mode)  # an explicit mode is refused before any work
         step("perceive and fit")
         if photo_fit is None:
             photo_fit = self.fitter(image, mode=mode, seed=seed, perception=perception)

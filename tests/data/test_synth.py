@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 import json
 
@@ -86,3 +87,34 @@ def test_round_trip_through_reader(tmp_path, sample_subject, subject_renderer):
     back = read_subject(tmp_path / "s", layers=("rgb", "mask"))
     assert torch.equal(back.mask, views.mask)
     assert (back.rgb - views.rgb).abs().max() <= 1 / 255 + 1e-6
+
+
+@pytest.mark.parametrize("name, views", [("head-train", 36), ("head-bench", 16)])
+def test_head_presets_frame_the_head_all_round(body, sample_subject, subject_renderer, name, views):
+    preset = get_preset(name)
+    assert (preset.rig, len(preset.azimuths), preset.expressions) == ("head", views, True)
+    assert np.allclose(preset.azimuths, np.arange(views) * 360 / views) and not any(preset.elevations)
+    tiny = dataclasses.replace(preset, size=64)  # the preset's rig at a test size
+    spec = sample_subject(11, expressions=preset.expressions)
+    assert torch.count_nonzero(spec.params.expression) == 3  # head presets pose the face too
+    rendered = subject_renderer(spec, tiny)
+    cams = rendered.cameras
+    assert cams.names == [f"{i:03d}" for i in range(views)] + ["input"] and len(rendered) == views + 1
+    # The rig's azimuths, measured from where each camera stands round the head.
+    with torch.no_grad():
+        head = body(spec.params).vertices[0][body.head_vertex_mask()]
+    centre = (head.min(0).values + head.max(0).values) / 2
+    offset = cams.centers[:views] - centre
+    az = torch.rad2deg(torch.atan2(offset[:, 0], offset[:, 2]))
+    assert ((az - torch.tensor(preset.azimuths) + 180) % 360 - 180).abs().max() < 0.01
+    assert torch.allclose(offset[:, 1], torch.zeros(views), atol=1e-4)  # elevation 0
+    assert torch.allclose(cams.az[:views], torch.tensor(preset.azimuths))
+    # The head fills the frame of every view (a body rig leaves it ~2% of the view, ~1/6 high),
+    # with the whole head inside.
+    is_head = (rendered.labels == PART_NAMES.index("head")) | (rendered.labels == PART_NAMES.index("eyes"))
+    for i in range(views):
+        ys, xs = torch.nonzero(is_head[i], as_tuple=True)
+        assert is_head[i].float().mean() > 0.3, (i, is_head[i].float().mean())
+        assert ys.max() - ys.min() + 1 > 0.6 * 64 and xs.max() - xs.min() + 1 > 0.5 * 64, i
+        assert not is_head[i, 0].any() and not is_head[i, :, 0].any() and not is_head[i, :, -1].any(), i
+    assert is_head[views].float().mean() > 0.2  # the input photo is of the head too

@@ -109,6 +109,7 @@ class Studio:
 
         if photo_fit is None and mode in ("body", "head"):
             check_mode(choice.spec, mode)  # an explicit mode is refused before any work
+        stages = self.load(choice)  # a broken checkpoint fails here, before the fit
         step("perceive and fit")
         if photo_fit is None:
             photo_fit = self.fitter(image, mode=mode, seed=seed, perception=perception)
@@ -124,7 +125,6 @@ class Studio:
 
         step(f"generate ({choice.name})")
         t = time.perf_counter()
-        stages = self.load(choice)
         generated = stages.generator(subject, cams, seed=seed)
         check_generated(generated, cams, f"generator {choice.name!r}")
         timings["generate"] = time.perf_counter() - t

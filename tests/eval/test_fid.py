@@ -149,3 +149,18 @@ def test_inception_bad_files_name_the_key(inception: InceptionV3Features, tmp_pa
     msg = r"wrong\.safetensors.*'Conv2d_4a_3x3\.bn\.weight' has shape \(7\), expected \(192\)"
     with pytest.raises(CheckpointError, match=msg):
         load_inception(path)
+
+
+def test_fewer_samples_than_dimensions_take_the_exact_small_path():
+    """With N1 + N2 < D, FID comes from an N1 x N2 SVD; it equals the matrix-square-root
+    formula on the same features."""
+    import numpy as np
+
+    from humanmv.eval.fid import feature_statistics, fid_from_features, frechet_distance
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(30, 100)), rng.normal(size=(40, 100)) * 1.3 + 0.2
+    fast = fid_from_features(a, b)
+    slow = frechet_distance(*feature_statistics(a), *feature_statistics(b))
+    assert abs(fast - slow) < 1e-6 * slow
+    assert abs(fid_from_features(a, a)) < 1e-9

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 HUMANMV = [sys.executable, "-c", "from humanmv.cli import main; main()"]
@@ -36,43 +37,150 @@ def _views(folder: Path) -> np.ndarray:
     return np.stack([np.asarray(Image.open(p)) for p in sorted((folder / "views").glob("*.png"))])
 
 
-def test_generate_with_mvdiff_refines_the_prior_views_deterministically(tmp_path, examples_dir, tiny_checkpoint):
-    photo = str(examples_dir / "astronaut.jpg")
-    common = ("--views", "3", "--size", "64", "--texture-size", "256", "--mode", "body")
-    outs = {}
-    for name, extra in (("prior", ()), ("a", ("--generator", "mvdiff", "--checkpoint", str(tiny_checkpoint))),
-                        ("b", ("--generator", "mvdiff", "--checkpoint", str(tiny_checkpoint)))):
-        proc = run("generate", photo, "--out", str(tmp_path / name), *common, *extra)
-        assert proc.returncode == 0, proc.stderr
-        outs[name] = _views(tmp_path / name)
-    assert outs["a"].shape == outs["prior"].shape == (3, 64, 64, 4)
-    assert np.array_equal(outs["a"], outs["b"])  # same seed, same views
-    assert not np.array_equal(outs["a"], outs["prior"])  # the model changed them
-    # The views were fused into the avatar: the exported texture is the new one.
-    textures = {k: np.asarray(Image.open(tmp_path / k / "texture.png")) for k in ("prior", "a")}
-    assert textures["a"].shape == textures["prior"].shape and not np.array_equal(textures["a"], textures["prior"])
+def _uint8(images) -> np.ndarray:
+    """As `humanmv generate` writes images (views, texture.png)."""
+    return (images.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
 
 
-def test_mvdiff_checkpoint_errors_are_one_line(tmp_path, examples_dir, tiny_checkpoint):
+@pytest.fixture(scope="module")
+def studio():
+    from humanmv.studio import Studio
+
+    return Studio(texture_size=256)
+
+
+@pytest.fixture(scope="module")
+def astronaut(examples_dir):
+    from humanmv.io.images import load_image
+
+    return load_image(examples_dir / "astronaut.jpg")
+
+
+@pytest.fixture(scope="module")
+def astronaut_fit(studio, astronaut):
+    """The photo fitted once for the module (the fit is the slow, generator-independent part)."""
+    return studio.fitter(astronaut, mode="body", seed=0)
+
+
+VIEWS = {"views": 3, "size": 64, "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def prior(studio, astronaut, astronaut_fit):
+    return studio.generate(astronaut, "prior", photo_fit=astronaut_fit, **VIEWS)
+
+
+def test_mvdiff_refines_the_prior_views_deterministically(studio, astronaut, astronaut_fit, prior, tiny_checkpoint):
+    """Through the Studio: the same seed twice gives the same views and texture; the model
+    changed the prior's views, and the views were fused into a new texture."""
+    runs = [studio.generate(astronaut, "mvdiff", checkpoint=tiny_checkpoint, options={"steps": 2},
+                            reconstruct="texture", photo_fit=astronaut_fit, **VIEWS) for _ in range(2)]
+    a, b = runs
+    assert a.views.rgb.shape == prior.views.rgb.shape == (3, 64, 64, 3)
+    assert a.choice.name == "mvdiff" and a.choice.weights == tiny_checkpoint and a.avatar.reconstruct == "texture"
+    assert torch.equal(a.views.rgb, b.views.rgb) and torch.equal(a.views.mask, b.views.mask)  # same seed, same views
+    assert torch.equal(a.avatar.mesh.texture, b.avatar.mesh.texture)
+    # the same body seen from the same cameras (texture mode keeps the fit's body) ...
+    assert torch.equal(a.views.mask, prior.views.mask) and a.views.mask.sum() > 100
+    # ... but the model changed what it looks like, and the exported texture is the new one
+    assert not torch.equal(a.views.rgb, prior.views.rgb)
+    assert a.avatar.mesh.texture.shape == prior.avatar.mesh.texture.shape == (256, 256, 3)
+    assert not torch.equal(a.avatar.mesh.texture, prior.avatar.mesh.texture)
+    assert studio.load(a.choice).generator is studio.load(b.choice).generator  # loaded once, kept
+
+
+def test_generate_with_a_checkpoint_end_to_end(tmp_path, examples_dir, prior, tiny_checkpoint):
+    """`humanmv generate --generator mvdiff --checkpoint DIR` in a real process, with the
+    generator's default reconstruction (refit): the views, their texture and run.json."""
+    import json
+
+    out = tmp_path / "mv"
+    proc = run("generate", str(examples_dir / "astronaut.jpg"), "--out", str(out), "--views", "3", "--size", "64",
+               "--texture-size", "256", "--mode", "body", "--generator", "mvdiff", "--checkpoint",
+               str(tiny_checkpoint), "--opt", "mvdiff.steps=2", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    views = _views(out)
+    assert views.shape == (3, 64, 64, 4) and (views[..., 3] > 0).sum() > 300
+    info = json.loads((out / "run.json").read_text())
+    assert info["generator"] == "mvdiff" and info["options"]["steps"] == 2
+    assert info["checkpoint"] == str(tiny_checkpoint) and info["reconstruct"] == "refit"
+    assert json.loads((out / "avatar.json").read_text())["reconstruct"] == "refit"
+    texture = np.asarray(Image.open(out / "texture.png"))
+    prior_texture = _uint8(prior.avatar.mesh.texture)
+    assert texture.shape == prior_texture.shape and not np.array_equal(texture, prior_texture)
+    assert not np.array_equal(views[..., :3], _uint8(prior.views.rgb))
+
+
+class _NoPerception:
+    """Stands in for the CLI's forked perception: these errors must come before its result is
+    needed (and no child process is forked from the test process)."""
+
+    started = 0
+
+    def __init__(self, rgb, **kwargs) -> None:
+        type(self).started += 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def result(self, timeout: float = 300.0):
+        raise AssertionError("perception was needed before the error")
+
+
+def _fails(capsys, monkeypatch, *args: str) -> str:
+    """Run `humanmv ARGS` in this process; it must exit 2 with one line on stderr."""
+    from humanmv.cli import main
+
+    monkeypatch.setattr("humanmv.perception.background.BackgroundPerception", _NoPerception)
+    with pytest.raises(SystemExit) as done:
+        main(list(args))
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and len(err.splitlines()) == 1, err
+    return err
+
+
+def test_mvdiff_checkpoint_errors_are_one_line(tmp_path, examples_dir, tiny_checkpoint, capsys, monkeypatch):
     photo = str(examples_dir / "astronaut.jpg")
-    proc = run("generate", photo, "--out", str(tmp_path / "x"), "--generator", "mvdiff",
-               "--checkpoint", str(tmp_path / "missing"))
-    assert proc.returncode == 2 and "checkpoint folder not found" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+    _NoPerception.started = 0
+    # checked before any model work: in this process
+    for out, args, words in (
+        ("x", ("--generator", "mvdiff", "--checkpoint", str(tmp_path / "missing")),
+         f"{tmp_path / 'missing'}: checkpoint folder not found"),
+        ("z", ("--checkpoint", str(tiny_checkpoint)), "--generator prior takes no checkpoint"),
+        ("w", ("--generator", "mvdiff", "--reconstruct", "mesh"),
+         "--reconstruct must be one of none, texture, refit, surface"),
+        ("v", ("--generator", "mvdiff", "--opt", "mvdiff.steps=0"), "mvdiff.steps must be >= 1, got 0"),
+    ):
+        err = _fails(capsys, monkeypatch, "generate", photo, "--out", str(tmp_path / out), *args)
+        assert err.startswith("humanmv: error: ") and words in err, (args, err)
+        assert not (tmp_path / out).exists()
+    assert _NoPerception.started == 4  # each got past the CLI's own checks to the generator choice
+    # a checkpoint that is found broken while loading the models: a real process, one line
     broken = tmp_path / "broken"
     (broken / "model").mkdir(parents=True)
     (broken / "model" / "config.json").write_text((tiny_checkpoint / "model" / "config.json").read_text())
-    proc = run("generate", photo, "--out", str(tmp_path / "y"), "--generator", "mvdiff", "--checkpoint", str(broken))
+    proc = run("generate", photo, "--out", str(tmp_path / "y"), "--generator", "mvdiff", "--checkpoint", str(broken),
+               "--mode", "body", "--views", "2", "--size", "64", "--texture-size", "256")
     assert proc.returncode == 2 and "model.safetensors" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("humanmv: error: ")
     assert not (tmp_path / "y").exists()
-    proc = run("generate", photo, "--out", str(tmp_path / "z"), "--checkpoint", str(tiny_checkpoint))
-    assert proc.returncode == 2 and "--generator prior takes no checkpoint" in proc.stderr
-    proc = run("generate", photo, "--out", str(tmp_path / "w"), "--generator", "mvdiff", "--reconstruct", "mesh")
-    assert proc.returncode == 2 and "--reconstruct must be one of none, texture, refit, surface" in proc.stderr
-    proc = run("generate", photo, "--out", str(tmp_path / "v"), "--generator", "mvdiff", "--opt", "mvdiff.steps=0")
-    assert proc.returncode == 2 and "mvdiff.steps must be >= 1, got 0" in proc.stderr
-    for name in ("z", "w", "v"):
-        assert not (tmp_path / name).exists()
+
+
+def test_a_broken_checkpoint_is_refused_by_the_studio_and_nothing_is_kept(studio, astronaut, astronaut_fit, tmp_path,
+                                                                          tiny_checkpoint):
+    from humanmv.errors import CheckpointError
+
+    broken = tmp_path / "broken"
+    (broken / "model").mkdir(parents=True)
+    (broken / "model" / "config.json").write_text((tiny_checkpoint / "model" / "config.json").read_text())
+    loaded = set(studio.modules())
+    with pytest.raises(CheckpointError, match="model.safetensors") as err:
+        studio.generate(astronaut, "mvdiff", checkpoint=broken, photo_fit=astronaut_fit, **VIEWS)
+    assert str(broken / "model") in str(err.value) and "\n" not in str(err.value)
+    assert set(studio.modules()) == loaded  # nothing of the failed load is kept
 
 
 def test_the_model_window_frames_the_person_as_in_training():

@@ -1,7 +1,5 @@
-import gc
 import sys
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -34,18 +32,17 @@ def saved(tiny, tmp_path_factory):
     return tiny.save_pretrained(tmp_path_factory.mktemp("ckpt") / "tiny")
 
 
-def test_forward_backward_shapes_and_speed():
+def test_forward_backward_shapes_and_gradients():
     torch.manual_seed(0)
     model = MultiViewUNet(get_config("tiny"))
-    a = inputs()
-    model(**a).mean().backward()  # warm-up
-    start = time.perf_counter()
-    out = model(**a)
+    out = model(**inputs())
     out.square().mean().backward()
-    elapsed = time.perf_counter() - start
     assert out.shape == (1, 2, 4, H, H)
     assert all(p.grad is not None for p in model.image_encoder.parameters())
-    assert elapsed < 3.0  # ~0.05 s on an idle core; generous for a shared CI machine
+    # every UNet parameter takes part in the forward pass: each one receives a gradient
+    no_grad = [n for n, p in model.unet.named_parameters() if p.requires_grad and p.grad is None]
+    assert no_grad == []
+    assert model.unet.conv_in.weight.grad.abs().sum() > 0 and model.unet.conv_out.weight.grad.abs().sum() > 0
 
 
 def test_bad_shapes_are_value_errors_naming_the_argument(tiny):
@@ -155,13 +152,32 @@ def test_from_diffusers_unet_round_trip(tmp_path):
     plain.save_pretrained(tmp_path / "unet")
     ours = MultiViewUNet.from_diffusers_unet(tmp_path / "unet", config).eval()
     mine = ours.unet.state_dict()
-    for k, v in plain.state_dict().items():
+    theirs = plain.state_dict()
+    extra = {k for k in mine if k.startswith("class_embedding.")}
+    assert extra and set(mine) == set(theirs) | extra  # the plain UNet's keys + the camera projection
+    for k, v in theirs.items():
         if k == "conv_in.weight":
-            assert torch.equal(mine[k][:, :4], v) and not mine[k][:, 4:].any()
+            assert mine[k].shape == (v.shape[0], config.image_channels + config.condition_channels, *v.shape[2:])
+            assert torch.equal(mine[k][:, :4], v) and not mine[k][:, 4:].any()  # extra channels start at zero
         else:
             assert torch.equal(mine[k], v), k
+    # the camera projection starts at zero: any camera adds nothing to the time embedding
+    cameras = torch.randn(5, config.camera_dim, generator=torch.Generator().manual_seed(4)) * 10
+    with torch.no_grad():
+        assert torch.equal(ours.unet.class_embedding(cameras), torch.zeros(5, ours.unet.class_embedding.linear_2.out_features))
     got, want = _compare_inner_unets(ours, plain, config, size=16, n=2)
+    assert got.shape == want.shape == (2, config.image_channels, 16, 16)
     assert torch.allclose(got, want, atol=1e-5)
+    # zero extra channels: whatever the conditions are, the output is the plain UNet's
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, config.image_channels, 16, 16, generator=g)
+    t = torch.tensor([321, 321])
+    tokens = torch.randn(2, 4, config.cross_attention_dim, generator=g)
+    conditions = torch.rand(2, config.condition_channels, 16, 16, generator=g)
+    with torch.no_grad():
+        cond = ours.unet(torch.cat([x, conditions], 1), t, encoder_hidden_states=tokens,
+                         class_labels=torch.randn(2, 12, generator=g)).sample
+    assert torch.allclose(cond, want, atol=1e-5)
 
 
 def test_from_diffusers_unet_mismatches_name_the_file(tmp_path):
@@ -188,35 +204,23 @@ def test_from_diffusers_unet_mismatches_name_the_file(tmp_path):
     assert str(weights) in str(err.value)
 
 
-def test_sd21_unet_loads_from_a_diffusers_folder(tmp_path):
-    """Acceptance: Stable Diffusion 2.1's real UNet shape (random weights) -> our model.
-    Slow (~1 min, ~7 GB peak): one plain UNet and one of ours, never both with a state dict."""
+def test_sd21_unet_loads_from_a_diffusers_folder():
+    """Acceptance: Stable Diffusion 2.1's real UNet shapes fit our model: every plain parameter
+    has its place and shape (conv_in takes the 8 condition channels more), ours adds only the
+    camera projection. Shapes only, on the meta device; the loading numerics are
+    test_from_diffusers_unet_round_trip's, on the tiny config."""
     config = get_config("sd21")
-    torch.manual_seed(0)
-    plain = UNet2DConditionModel(**config.unet_kwargs(plain=True)).eval()
+    with torch.device("meta"):
+        plain = UNet2DConditionModel(**config.unet_kwargs(plain=True))
+        ours = MultiViewUNet(config)
     assert sum(p.numel() for p in plain.parameters()) == 865_910_724  # SD 2.1's UNet
-    plain.save_pretrained(tmp_path / "unet")
-    shapes = {k: v.shape for k, v in plain.state_dict().items()}
-    g = torch.Generator().manual_seed(3)
-    x = torch.randn(1, 4, 16, 16, generator=g)
-    t = torch.tensor([321])
-    tokens = torch.randn(1, 4, 1024, generator=g)
-    with torch.no_grad():
-        want = plain(x, t, encoder_hidden_states=tokens).sample
-    del plain
-    gc.collect()
-
-    ours = MultiViewUNet.from_diffusers_unet(tmp_path / "unet", config).eval()
-    mine = ours.unet.state_dict()
-    assert set(mine) - set(shapes) == {k for k in mine if k.startswith("class_embedding.")}
-    for k, shape in shapes.items():
-        assert mine[k].shape == shape or (k == "conv_in.weight" and mine[k].shape == (320, 12, 3, 3)), k
-    with torch.no_grad():
-        got = ours.unet(torch.cat([x, torch.zeros(1, 8, 16, 16)], 1), t, encoder_hidden_states=tokens,
-                        class_labels=torch.randn(1, 12, generator=g)).sample
-    assert torch.allclose(got, want, atol=1e-4)
-    del ours, mine
-    gc.collect()
+    shapes = {k: tuple(v.shape) for k, v in plain.state_dict().items()}
+    mine = {k: tuple(v.shape) for k, v in ours.unet.state_dict().items()}
+    extra = {k for k in mine if k.startswith("class_embedding.")}
+    assert extra and set(mine) == set(shapes) | extra
+    assert not any(k.startswith("class_embedding.") for k in shapes)
+    assert mine["conv_in.weight"] == (320, 12, 3, 3) and shapes["conv_in.weight"] == (320, 4, 3, 3)
+    assert [k for k in shapes if mine[k] != shapes[k]] == ["conv_in.weight"]
 
 
 # (tensors, parameters, sha256 of the sorted "key:shape" lines)[:16] of each named config's

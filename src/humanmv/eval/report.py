@@ -39,6 +39,7 @@ def _na(reason: str, short: str) -> dict:
 
 
 NO_GT = _na("no ground truth (--real)", "n/a (no ground truth)")
+METRIC_CELLS = ("psnr", "ssim", "iou", "lpips", "clip", "csim", "i2oid", "reid_match", "reid_dist", "fid", "kid")
 
 
 def _stat(per_subject: list[float], count: int) -> dict | None:
@@ -97,6 +98,11 @@ def summarise(results: list[SubjectResult]) -> dict:
         no_input_face = _na("no face detected in the input", "n/a (no face in input)")
         for part, keep in PARTS.items():
             cells: dict = {}
+            n_views = sum(keep(a) for r in rows for a in r.az)
+            if rows and n_views == 0:  # e.g. a ring around the front has no back views
+                no_views = _na(f"no {part} views", "n/a (no views)")
+                entry[part] = {**{k: no_views for k in METRIC_CELLS}, "face_views": 0, "views": 0}
+                continue
             gt = not rows or any(r.psnr for r in rows)  # --real results have no ground truth
             for name, get, missing in (
                 ("psnr", lambda r: r.psnr, NO_GT),

@@ -36,13 +36,14 @@ DEPTH_SCALE = 1000.0  # metres -> the 16-bit PNG's millimetres
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of a uint8 (H, W), (H, W, 4) RGBA or uint16 (H, W) array: zlib level 1 with
-    the "up" filter (2.5x faster than PIL's level 3 at ~5% larger files; same bytes for the
-    same array, and any PNG reader reads them)."""
+    """PNG bytes of a uint8 (H, W), (H, W, 4) RGBA or uint16 (H, W) array, with OpenCV's
+    speed-tuned defaults: zlib level 1, the "sub" filter, RLE strategy. On a 256x256 view that
+    is as fast as level 1 with the "up" filter (which OpenCV < 4.12 cannot select), colour files
+    25% smaller, 16-bit depth ~2x larger; the same bytes for the same array in OpenCV 4.11 and
+    5.0, and any PNG reader reads them."""
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
-    ok, data = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1,
-                                            cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP])
+    ok, data = cv2.imencode(".png", image)
     if not ok:
         raise ValueError(f"PNG encoding failed for an array of shape {image.shape}")
     return data.tobytes()

@@ -9,7 +9,8 @@
 Subjects are independent: with `workers` > 1 a pool of processes (started with "spawn": the
 renderer's EGL context does not survive fork) each builds the body model and the renderer once
 and writes whole subjects. Torch runs single-threaded in every case, so the files are the same
-bytes whatever the number of workers.
+bytes whatever the number of workers. Several processes started by `accelerate launch` share the
+subjects out by index (`synthesize(shard=)`), with the same files again.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from humanmv.data.engine import Preset, get_preset
 from humanmv.data.format import write_subject
 from humanmv.errors import ConfigError, OutputError
 from humanmv.io.atomic import atomic_write_text
+from humanmv.shards import Shard, current_shard
 
 SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
 
@@ -122,9 +124,18 @@ def run_jobs(jobs: list[tuple], workers: int = 1,
 
 
 def synthesize(out: Path, preset_name: str, subjects: int, seed: int = 0, workers: int = 1,
-               progress: Callable[[int, int], None] | None = None) -> dict:
-    """Write (or complete) the dataset; returns {"written": n, "skipped": n}."""
+               progress: Callable[[int, int], None] | None = None, shard: Shard | None = None) -> dict:
+    """Write (or complete) the dataset; returns {"written": n, "skipped": n}.
+
+    shard: this process's share when several run the command (`accelerate launch`, see
+    `humanmv.shards`; default `current_shard()`): process i renders subjects i, i + N, ...
+    that are not complete yet, and process 0 writes manifest.json once every subject is there
+    (a killed run leaves no manifest and resumes by subject). Every subject's bytes depend only
+    on (preset, seed, index), so any number of processes writes the same files. `progress`
+    (done, total) counts this process's share; on process 0 the result counts every
+    process's subjects, on the others their own."""
     preset = get_preset(preset_name)
+    shard = shard or current_shard()
     out = Path(out)
     manifest_path = out / "manifest.json"
     if manifest_path.exists():
@@ -138,23 +149,39 @@ def synthesize(out: Path, preset_name: str, subjects: int, seed: int = 0, worker
         raise OutputError(f"{out}: cannot create the dataset folder ({err.strerror}); choose another --out") from None
     entries = [{"name": f"{i:06d}", "split": split_of(seed, i, preset), "seed": subject_seed(seed, i)}
                for i in range(subjects)]
-    todo = [i for i in range(subjects) if not (out / "subjects" / f"{i:06d}" / "meta.json").exists()]
-    finished = subjects - len(todo)
+    todo = [i for i in range(subjects) if not _complete(out, i)]
+    shard.barrier()  # every process has seen the same finished subjects before any writes one
+    mine = [i for i in todo if shard.owns(i)]
+    share = sum(shard.owns(i) for i in range(subjects))
+    finished = share - len(mine)
     if progress:
-        progress(finished, subjects)
+        progress(finished, share)
 
     def done(_views: int) -> None:
         nonlocal finished
         finished += 1
         if progress:
-            progress(finished, subjects)
+            progress(finished, share)
 
-    run_jobs([(preset.name, seed, i, out) for i in todo], workers, done)
+    run_jobs([(preset.name, seed, i, out) for i in mine], workers, done)
+    if not shard.is_main:
+        return {"written": len(mine), "skipped": share - len(mine)}
+    others = [i for i in todo if not shard.owns(i)]
+
+    def all_there() -> bool:
+        others[:] = [i for i in others if not _complete(out, i)]
+        return not others
+
+    shard.wait_until(all_there)
     atomic_write_text(manifest_path, json.dumps({
         "preset": preset.name, "seed": seed, "rig": preset.rig, "size": preset.size,
         "views_per_subject": len(preset.azimuths), "input_view": "input", "subjects": entries,
     }, indent=1))
     return {"written": len(todo), "skipped": subjects - len(todo)}
+
+
+def _complete(out: Path, index: int) -> bool:
+    return (out / "subjects" / f"{index:06d}" / "meta.json").exists()
 
 
 def contact_sheet(out: Path, path: Path, subjects: int = 16, views: int = 4) -> Path:

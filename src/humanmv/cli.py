@@ -88,7 +88,7 @@ def _silence_native_stderr() -> None:
 
 @app.command()
 def generate(
-    image: Path = typer.Argument(..., help="Photo of one person (JPEG, PNG, WebP, BMP, TIFF)."),
+    image: Path = typer.Argument(..., help="Photo of one person (JPEG, PNG, WebP, BMP, TIFF), or a folder of photos / a .txt list of photo paths (a batch: one output folder per photo in --out, summary.json; re-running resumes)."),
     out: Path = typer.Option(..., "--out", help="Output folder (created; must not exist unless --overwrite)."),
     mode: str = typer.Option("auto", "--mode", help="body, head, or auto (body if the torso is visible)."),
     views: int = typer.Option(16, "--views", help="Number of orbit views, evenly spaced from the front."),
@@ -101,6 +101,7 @@ def generate(
     refine: Optional[str] = typer.Option(None, "--refine", help="Refine stages after the generator, comma-separated, or none (default: the generator's)."),
     texture_size: int = typer.Option(1024, "--texture-size", help="UV texture size in pixels."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same output)."),
+    no_rig: bool = typer.Option(False, "--no-rig", help="Write a static avatar.glb (no skeleton, no clips)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
     quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
 ) -> None:
@@ -118,14 +119,27 @@ def generate(
     start = time.perf_counter()
     from humanmv.io.atomic import refuse_existing_output
     from humanmv.io.images import load_image
+    from humanmv.pipelines.batch import is_batch_source, plan_batch
 
-    refuse_existing_output(out, overwrite)
+    batch = is_batch_source(image)  # a folder or a .txt list: --out holds one folder per photo
+    if batch:
+        plan_batch(image)  # an empty folder or list fails here, before torch is imported
+    else:
+        refuse_existing_output(out, overwrite)
     custom = None
     if cameras is not None:
         from humanmv.cameras import Cameras
 
         custom = Cameras.load(cameras)
     check_view_options(views, custom, size)
+    if batch:
+        if no_rig:
+            raise ConfigError("--no-rig is for one photo; a batch writes rigged avatars")
+        from humanmv.generators import GeneratorChoice
+
+        choice = GeneratorChoice.from_flags(generator, opt, checkpoint, reconstruct, refine)
+        return _generate_batch(image, out, quiet, choice=choice, mode=mode, views=views, cameras=custom,
+                               size=size, texture_size=texture_size, seed=seed, overwrite=overwrite)
     photo = load_image(image)
     from humanmv.perception.background import BackgroundPerception
 
@@ -145,10 +159,31 @@ def generate(
         result = studio.generate(photo, choice, mode=mode, views=views, cameras=custom, size=size, seed=seed,
                                  perception=perceiving.result(), progress=lambda s: status.update(s))
         status.update("writing outputs")
-        studio.save(result, out, overwrite=overwrite, run_info={"seed": seed, "image": str(image)})
+        studio.save(result, out, overwrite=overwrite, run_info={"seed": seed, "image": str(image)}, rig=not no_rig)
     if not quiet:
         n = len(result.views.cameras)
         print(f"{n} {result.subject.mode} views of {image} in {time.perf_counter() - start:.1f} s -> {out}")
+
+
+def _generate_batch(source: Path, out: Path, quiet: bool, **settings) -> None:
+    """`generate PHOTOS_DIR|LIST.txt`: every photo into out/<name>/ (humanmv.pipelines.batch);
+    exit code 0 when every photo is ok or skipped, 3 when one failed (see out/summary.json)."""
+    from humanmv.pipelines.batch import GenerateSettings, run_batch
+
+    def load_studio():
+        from humanmv.studio import Studio
+
+        return Studio(texture_size=settings["texture_size"])
+
+    report = run_batch(source, out, GenerateSettings(**settings), load_studio, quiet=quiet)
+    if not quiet and report.summary is not None:
+        c = report.counts()
+        print(f"{c['ok']} ok, {c['skipped']} skipped, {c['failed']} failed of {c['total']} photos "
+              f"in {report.seconds:.1f} s -> {report.summary}")
+        for r in report.records:
+            if r.status == "failed":
+                print(f"  failed: {r.photo}: {r.reason}")
+    raise typer.Exit(report.exit_code)
 
 
 @app.command()
@@ -182,11 +217,16 @@ def synth(
     from rich.progress import Progress
 
     from humanmv.data.synth import synthesize
+    from humanmv.shards import current_shard
 
-    with Progress(disable=quiet, transient=True) as bar:
-        task = bar.add_task(f"synth {preset}", total=subjects)
-        report = synthesize(out, preset, subjects, seed, workers=workers,
-                            progress=lambda done, total: bar.update(task, completed=done))
+    shard = current_shard()  # under `accelerate launch`: this process's share of the subjects
+    with Progress(disable=quiet or not shard.is_main, transient=True) as bar:
+        task = bar.add_task(f"synth {preset}" + (f" (process 0 of {shard.count})" if shard.count > 1 else ""),
+                            total=subjects)
+        report = synthesize(out, preset, subjects, seed, workers=workers, shard=shard,
+                            progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if not shard.is_main:
+        return
     if preview is not None:
         from humanmv.data.synth import contact_sheet
 
@@ -310,6 +350,87 @@ def bench(
         summary = write_results(tmp, results, inputs, mode, run)
     if not quiet:
         print(results_markdown(summary, mode))
+
+
+@app.command()
+def animate(
+    avatar: Path = typer.Argument(..., help="A rigged avatar.glb (written by `humanmv generate`)."),
+    motion: str = typer.Option("walk", "--motion", help="A clip of the GLB (walk, wave, idle, photo) or a motion JSON file (see the README)."),
+    out: Path = typer.Option(..., "--out", help="Output video (.mp4; must not exist unless --overwrite)."),
+    camera: str = typer.Option("front", "--camera", help="front (still, facing the avatar) or orbit (once round it)."),
+    seconds: float = typer.Option(4.0, "--seconds", help="Video length; clips loop."),
+    fps: float = typer.Option(24.0, "--fps", help="Frames per second."),
+    size: int = typer.Option(512, "--size", help="Frame size in pixels (square, even)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing video."),
+    quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
+) -> None:
+    """Render a rigged avatar.glb playing a clip or a motion file into an MP4."""
+    setup_logging(quiet)
+    from humanmv.errors import ConfigError
+    from humanmv.rig.animate import AnimationConfig
+
+    start = time.perf_counter()
+    config = AnimationConfig(seconds=seconds, fps=fps, size=size, camera=camera)
+    config.check()
+    if out.suffix.lower() != ".mp4":
+        raise ConfigError(f"--out must be an .mp4 file, got {out}")
+    from humanmv.io.atomic import refuse_existing_output
+
+    refuse_existing_output(out, overwrite)
+    from humanmv.io.gltf_skin import load_rig
+
+    rig = load_rig(avatar)
+    if motion in rig.clips:
+        clip = rig.clips[motion]
+    elif motion.lower().endswith(".json") or Path(motion).is_file():
+        from humanmv.rig.motions import load_motion, motion_to_clip
+
+        clip = motion_to_clip(rig, load_motion(motion, rig.joint_names))
+    else:
+        raise ConfigError(f"--motion {motion!r} is neither a clip of {avatar} ({', '.join(rig.clips) or 'none'}) "
+                          "nor a motion JSON file")
+    from rich.progress import Progress
+
+    from humanmv.io.video import save_turntable
+    from humanmv.render import Renderer
+    from humanmv.rig.animate import render_animation
+
+    renderer = Renderer()
+    with Progress(disable=quiet, transient=True) as bar:
+        task = bar.add_task(f"animate {clip.name}", total=config.frames)
+        frames = render_animation(rig, clip, renderer, config,
+                                  progress=lambda done, total: bar.update(task, completed=done))
+        bar.update(task, description="encoding")
+        save_turntable(out, frames, fps=fps)
+    if not quiet:
+        print(f"{len(frames)} frames of {clip.name} in {time.perf_counter() - start:.1f} s -> {out}")
+
+
+@app.command("app")
+def app_command(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to serve on (0.0.0.0: every network interface)."),
+    port: int = typer.Option(7860, "--port", help="Port to serve on."),
+    workers: int = typer.Option(1, "--workers", help="Jobs generated at the same time (they share one set of loaded models)."),
+    queue: int = typer.Option(4, "--queue", help="Jobs that may wait for a worker; more than --workers + --queue at once are told the server is busy."),
+    max_upload_mb: int = typer.Option(50, "--max-upload-mb", help="Largest upload accepted, in MB."),
+    workdir: Optional[Path] = typer.Option(None, "--workdir", help="Folder for uploads and job outputs (default: a temporary folder, removed on exit)."),
+    keep_jobs: int = typer.Option(16, "--keep-jobs", help="Finished jobs kept on disk in all (the oldest are removed first)."),
+    texture_size: int = typer.Option(1024, "--texture-size", help="UV texture size in pixels."),
+    device: str = typer.Option("cpu", "--device", help="Where the models run: cpu, cuda, ..."),
+    views: int = typer.Option(16, "--views", help="The page's default number of views."),
+    size: int = typer.Option(256, "--size", help="The page's default view size in pixels."),
+) -> None:
+    """The demo page: upload a photo, see the views, the turntable and the animated 3D avatar,
+    download everything as a zip (gradio, offline)."""
+    setup_logging(False)
+    from humanmv.app.config import AppConfig
+
+    config = AppConfig(host=host, port=port, workers=workers, queue=queue, max_upload_mb=max_upload_mb,
+                       workdir=workdir, keep_jobs=keep_jobs, texture_size=texture_size, device=device,
+                       views=views, size=size).check()
+    from humanmv.app.server import launch
+
+    launch(config)
 
 
 from humanmv.train.cli import train_app  # noqa: E402  (`humanmv train mvdiff ...`)

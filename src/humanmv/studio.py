@@ -144,15 +144,15 @@ class Studio:
         return GenerationResult(photo_fit, subject, rec.views, rec.avatar, choice, textured.texture_source, timings)
 
     def save(self, result: GenerationResult, out: str | Path, overwrite: bool = False,
-             run_info: dict | None = None) -> Path:
+             run_info: dict | None = None, rig: bool = True) -> Path:
         """Write everything `humanmv generate` writes into `out`, atomically (a failure leaves
-        nothing behind). Returns the folder."""
+        nothing behind); `rig=False` writes a static avatar.glb. Returns the folder."""
         from humanmv.io.atomic import atomic_output_dir
         from humanmv.pipelines.outputs import save_generation
 
         out = Path(out)
         with atomic_output_dir(out, overwrite=overwrite) as tmp:
-            save_generation(result, tmp, self.renderer, self.body, run_info)
+            save_generation(result, tmp, self.renderer, self.body, run_info, rig=rig)
         return out
 
     # -- loaded models ----------------------------------------------------------------------

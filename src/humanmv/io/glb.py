@@ -11,8 +11,11 @@ The winding is made outward (counter-clockwise seen from outside, what back-face
 viewers expects, since the material is single-sided) when the mesh's signed volume says it is
 inward. The texture is embedded as PNG in a PBR material (metallic 0, roughness 0.8).
 
-The GLB is assembled here (JSON chunk + binary chunk, glTF 2.0) rather than through trimesh, so
-every field is explicit; trimesh is only used to read files back (`load_glb_mesh`).
+The GLB is assembled here (`GLBWriter`: JSON chunk + binary chunk, glTF 2.0) rather than through
+trimesh, so every field is explicit; `io.gltf_skin` builds the rigged avatar.glb on the same
+writer and mesh (`textured_mesh_gltf`). Reading back: `read_glb` / `read_accessor` (the container
+and its arrays), `load_glb_mesh` (trimesh for a static file; a skinned one is posed by our own
+skinning, as a viewer shows it).
 """
 
 from __future__ import annotations
@@ -163,49 +166,75 @@ def encode_png(texture_u8: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def glb_bytes(geometry: GLBGeometry, png: bytes, name: str = "avatar") -> bytes:
-    """A complete GLB (glTF 2.0 binary) holding one textured triangle primitive."""
-    bin_parts: list[bytes] = []
-    views: list[dict] = []
-    accessors: list[dict] = []
+class GLBWriter:
+    """Assembles a GLB: binary chunk pieces (each 4-byte aligned), buffer views and accessors,
+    then the container around a glTF JSON dict (`to_bytes`)."""
 
-    def add_view(raw: bytes, target: int | None) -> int:
-        offset = sum(len(p) for p in bin_parts)
-        bin_parts.append(raw + b"\x00" * (-len(raw) % 4))  # keep every view 4-byte aligned
-        view = {"buffer": 0, "byteOffset": offset, "byteLength": len(raw)}
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.views: list[dict] = []
+        self.accessors: list[dict] = []
+        self._size = 0
+
+    def add_view(self, raw: bytes, target: int | None = None) -> int:
+        view = {"buffer": 0, "byteOffset": self._size, "byteLength": len(raw)}
+        self.parts.append(raw + b"\x00" * (-len(raw) % 4))  # keep every view 4-byte aligned
+        self._size += len(self.parts[-1])
         if target is not None:
             view["target"] = target
-        views.append(view)
-        return len(views) - 1
+        self.views.append(view)
+        return len(self.views) - 1
 
-    def add_accessor(data: np.ndarray, gl_type: str, component: int, target: int,
+    def add_accessor(self, data: np.ndarray, gl_type: str, component: int, target: int | None,
                      bounds: bool = False) -> int:
+        """An accessor over `data` (count, ...) in its own view; `bounds` adds min/max (required
+        for POSITION, morph targets and animation inputs)."""
         data = np.ascontiguousarray(data)
-        acc = {"bufferView": add_view(data.tobytes(), target), "componentType": component,
+        acc = {"bufferView": self.add_view(data.tobytes(), target), "componentType": component,
                "count": int(data.shape[0]), "type": gl_type}
-        if bounds:  # required for POSITION
-            acc["min"] = data.min(axis=0).astype(float).tolist()
-            acc["max"] = data.max(axis=0).astype(float).tolist()
-        accessors.append(acc)
-        return len(accessors) - 1
+        if bounds:
+            flat = data.reshape(data.shape[0], -1)
+            acc["min"] = flat.min(axis=0).astype(float).tolist()
+            acc["max"] = flat.max(axis=0).astype(float).tolist()
+        self.accessors.append(acc)
+        return len(self.accessors) - 1
 
+    def to_bytes(self, gltf: dict) -> bytes:
+        """The GLB of `gltf` (its accessors, bufferViews and buffers are filled in here)."""
+        binary = b"".join(self.parts)
+        gltf = {**gltf, "accessors": self.accessors, "bufferViews": self.views,
+                "buffers": [{"byteLength": len(binary)}]}
+        json_chunk = json.dumps(gltf, separators=(",", ":")).encode("utf-8")
+        json_chunk += b" " * (-len(json_chunk) % 4)  # JSON chunks are padded with spaces
+        total = 12 + 8 + len(json_chunk) + 8 + len(binary)
+        return b"".join([
+            struct.pack("<4sII", _GLB_MAGIC, _GLB_VERSION, total),
+            struct.pack("<I4s", len(json_chunk), _CHUNK_JSON), json_chunk,
+            struct.pack("<I4s", len(binary), _CHUNK_BIN), binary,
+        ])
+
+
+def textured_mesh_gltf(writer: GLBWriter, geometry: GLBGeometry, png: bytes, name: str = "avatar",
+                       extra_attributes: dict[str, int] | None = None) -> dict:
+    """The glTF JSON of one textured triangle primitive (node 0, mesh 0, material 0), its
+    arrays added to `writer`; `extra_attributes` (name -> accessor) join the primitive's."""
     uv_gltf = geometry.uvs.astype(np.float32).copy()
     uv_gltf[:, 1] = 1.0 - uv_gltf[:, 1]  # v up -> glTF's top-left origin
-    indices = add_accessor(geometry.faces.astype(np.uint32).reshape(-1), "SCALAR", _UINT32,
-                           _ELEMENT_ARRAY_BUFFER)
-    position = add_accessor(geometry.positions.astype(np.float32), "VEC3", _FLOAT,
-                            _ARRAY_BUFFER, bounds=True)
-    normal = add_accessor(geometry.normals.astype(np.float32), "VEC3", _FLOAT, _ARRAY_BUFFER)
-    texcoord = add_accessor(uv_gltf, "VEC2", _FLOAT, _ARRAY_BUFFER)
-    image_view = add_view(png, None)
-
-    gltf = {
+    indices = writer.add_accessor(geometry.faces.astype(np.uint32).reshape(-1), "SCALAR", _UINT32,
+                                  _ELEMENT_ARRAY_BUFFER)
+    position = writer.add_accessor(geometry.positions.astype(np.float32), "VEC3", _FLOAT,
+                                   _ARRAY_BUFFER, bounds=True)
+    normal = writer.add_accessor(geometry.normals.astype(np.float32), "VEC3", _FLOAT, _ARRAY_BUFFER)
+    texcoord = writer.add_accessor(uv_gltf, "VEC2", _FLOAT, _ARRAY_BUFFER)
+    image_view = writer.add_view(png, None)
+    return {
         "asset": {"version": "2.0", "generator": "humanmv"},
         "scene": 0,
         "scenes": [{"nodes": [0]}],
         "nodes": [{"mesh": 0, "name": name}],
         "meshes": [{"name": name, "primitives": [{
-            "attributes": {"POSITION": position, "NORMAL": normal, "TEXCOORD_0": texcoord},
+            "attributes": {"POSITION": position, "NORMAL": normal, "TEXCOORD_0": texcoord,
+                           **(extra_attributes or {})},
             "indices": indices, "material": 0, "mode": _TRIANGLES}]}],
         "materials": [{
             "name": f"{name}_material",
@@ -223,20 +252,13 @@ def glb_bytes(geometry: GLBGeometry, png: bytes, name: str = "avatar") -> bytes:
         "samplers": [{"magFilter": _LINEAR, "minFilter": _LINEAR_MIPMAP_LINEAR,
                       "wrapS": _CLAMP_TO_EDGE, "wrapT": _CLAMP_TO_EDGE}],
         "images": [{"bufferView": image_view, "mimeType": "image/png"}],
-        "accessors": accessors,
-        "bufferViews": views,
     }
-    binary = b"".join(bin_parts)
-    gltf["buffers"] = [{"byteLength": len(binary)}]
 
-    json_chunk = json.dumps(gltf, separators=(",", ":")).encode("utf-8")
-    json_chunk += b" " * (-len(json_chunk) % 4)  # JSON chunks are padded with spaces
-    total = 12 + 8 + len(json_chunk) + 8 + len(binary)
-    return b"".join([
-        struct.pack("<4sII", _GLB_MAGIC, _GLB_VERSION, total),
-        struct.pack("<I4s", len(json_chunk), _CHUNK_JSON), json_chunk,
-        struct.pack("<I4s", len(binary), _CHUNK_BIN), binary,
-    ])
+
+def glb_bytes(geometry: GLBGeometry, png: bytes, name: str = "avatar") -> bytes:
+    """A complete GLB (glTF 2.0 binary) holding one textured triangle primitive."""
+    writer = GLBWriter()
+    return writer.to_bytes(textured_mesh_gltf(writer, geometry, png, name))
 
 
 def save_glb(path: str | os.PathLike[str], vertices: Any, faces: Any, uvs: Any,
@@ -288,12 +310,68 @@ class LoadedGLB:
                     texture=torch.from_numpy(self.texture.astype(np.float32) / 255.0))
 
 
-def load_glb_mesh(path: str | os.PathLike[str]) -> LoadedGLB:
-    """Read a single-mesh textured GLB (e.g. one `save_glb` wrote) with trimesh.
+_COMPONENTS = {5120: np.int8, 5121: np.uint8, 5122: np.int16, 5123: np.uint16, 5125: np.uint32,
+               5126: np.float32}
+_WIDTHS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
 
-    Node transforms are applied; vertices are not merged (glTF's split vertices are kept).
-    Raises ValueError when the file holds no mesh, several meshes, or no base-colour texture.
+
+def read_glb(path: str | os.PathLike[str]) -> tuple[dict, bytes]:
+    """(glTF JSON dict, BIN chunk) of a GLB file; ValueError naming the file when the container
+    is not a glTF 2.0 binary."""
+    data = Path(path).read_bytes()
+    if len(data) < 20 or data[:4] != _GLB_MAGIC:
+        raise ValueError(f"{path}: not a GLB file (binary glTF)")
+    _, version, length = struct.unpack_from("<4sII", data, 0)
+    if version != _GLB_VERSION or length > len(data):
+        raise ValueError(f"{path}: not a complete glTF 2.0 binary")
+    json_len, json_type = struct.unpack_from("<I4s", data, 12)
+    if json_type != _CHUNK_JSON:
+        raise ValueError(f"{path}: the GLB's first chunk is not JSON")
+    gltf = json.loads(data[20:20 + json_len])
+    binary = b""
+    start = 20 + json_len
+    if start + 8 <= length:
+        bin_len, bin_type = struct.unpack_from("<I4s", data, start)
+        if bin_type == _CHUNK_BIN:
+            binary = data[start + 8:start + 8 + bin_len]
+    return gltf, binary
+
+
+def read_accessor(gltf: dict, binary: bytes, index: int) -> np.ndarray:
+    """Accessor `index` as a (count, width) array (MAT4: (count, 4, 4), column-major as stored,
+    so each [i] is the matrix itself); normalised integers become floats in [0, 1]."""
+    acc = gltf["accessors"][index]
+    dtype = np.dtype(_COMPONENTS[acc["componentType"]])
+    width = _WIDTHS[acc["type"]]
+    count = acc["count"]
+    out = np.zeros((count, width), dtype)
+    if "bufferView" in acc:
+        view = gltf["bufferViews"][acc["bufferView"]]
+        offset = view.get("byteOffset", 0) + acc.get("byteOffset", 0)
+        stride = view.get("byteStride", width * dtype.itemsize)
+        rows = np.lib.stride_tricks.as_strided(
+            np.frombuffer(binary, np.uint8, count=len(binary) - offset, offset=offset),
+            shape=(count, width * dtype.itemsize), strides=(stride, 1))
+        out = np.ascontiguousarray(rows).view(dtype).reshape(count, width)
+    if acc.get("normalized"):
+        out = out.astype(np.float32) / np.iinfo(dtype).max
+    if acc["type"] == "MAT4":
+        out = out.reshape(count, 4, 4).transpose(0, 2, 1)
+    return out
+
+
+def load_glb_mesh(path: str | os.PathLike[str]) -> LoadedGLB:
+    """Read a single-mesh textured GLB (e.g. one `save_glb` or `save_rigged_glb` wrote).
+
+    Node transforms are applied; vertices are not merged (glTF's split vertices are kept). A
+    skinned mesh comes posed as a viewer shows it with no animation playing (its joints' node
+    transforms and its default morph weights): for a humanmv rig, the photo's pose, which is
+    the avatar mesh. Raises ValueError when the file holds no mesh, several meshes, or no
+    base-colour texture.
     """
+    gltf, _ = read_glb(path)
+    if gltf.get("skins"):
+        return _load_skinned(path)
     import trimesh
 
     scene = trimesh.load(Path(path), file_type="glb", force="scene", process=False)
@@ -325,3 +403,19 @@ def load_glb_mesh(path: str | os.PathLike[str]) -> LoadedGLB:
         texture=np.asarray(image.convert("RGB"), dtype=np.uint8),
         normals=normals,
     )
+
+
+def _load_skinned(path: str | os.PathLike[str]) -> LoadedGLB:
+    import torch
+
+    from humanmv.io.gltf_skin import load_rig
+    from humanmv.rig.skinning import forward_kinematics, skin_vertices
+
+    rig = load_rig(path)
+    world = forward_kinematics(rig.parents, rig.pose_local[None])
+    morph = torch.tensor([rig.pose_morph], dtype=torch.float64)
+    vertices = skin_vertices(rig, world, morph, dtype=torch.float64)[0]
+    faces = rig.faces.numpy()
+    return LoadedGLB(vertices=vertices.float().numpy(), faces=faces.astype(np.int64),
+                     uvs=rig.uvs.float().numpy(), texture=to_uint8(rig.texture.numpy()),
+                     normals=_vertex_normals(vertices.numpy(), faces).astype(np.float32))

@@ -5,8 +5,10 @@
     masks/NNN.png    person masks (0/255)
     cameras.json     our cameras (OpenCV K + world-to-camera), transforms.json (nerfstudio)
     grid.png, turntable.mp4
-    avatar.glb, texture.png   the exported avatar (after reconstruction) and its texture
-    avatar.json      how to rebuild avatar.glb's mesh from Anny parameters (`recon.avatar`)
+    avatar.glb, texture.png   the exported avatar (after reconstruction) and its texture; by
+                     default rigged (Anny's skeleton as a glTF skin, clips "photo", "idle",
+                     "walk", "wave": `humanmv.rig`), static with rig=False
+    avatar.json      how to rebuild avatar.glb's mesh from Anny parameters, and its rig (`recon.avatar`)
     fit.json         the photo's fit (camera, body parameters, metrics), before any refit
     run.json         versions, generator and its options, seed, per-stage timings
 
@@ -43,9 +45,11 @@ def _uint8(images: torch.Tensor) -> np.ndarray:
     return (images.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
 
 
-def save_generation(result, out_dir: Path, renderer, body, run_info: dict | None = None) -> dict[str, float]:
+def save_generation(result, out_dir: Path, renderer, body, run_info: dict | None = None,
+                    rig: bool = True) -> dict[str, float]:
     """Write every output of `result` (a `humanmv.studio.GenerationResult`) into `out_dir`;
-    `renderer` draws the turntable, `body` names the avatar's parameters. Returns the seconds
+    `renderer` draws the turntable, `body` names the avatar's parameters; `rig`: avatar.glb is
+    rigged and animated (when the avatar is an Anny body), else static. Returns the seconds
     spent per output kind."""
     timings: dict[str, float] = {}
     views = result.views
@@ -80,9 +84,18 @@ def save_generation(result, out_dir: Path, renderer, body, run_info: dict | None
     avatar = result.avatar
     mesh = avatar.mesh
     texture = _uint8(mesh.texture)
-    save_glb(out_dir / "avatar.glb", mesh.vertices, mesh.faces, mesh.uvs, mesh.uv_faces, texture)
+    rig_section = None
+    if rig and avatar.params is not None:
+        from humanmv.io.gltf_skin import save_rigged_glb
+        from humanmv.rig.skeleton import build_rig
+
+        built = build_rig(body, avatar)
+        save_rigged_glb(out_dir / "avatar.glb", built)
+        rig_section = avatar.rig_json(built, body)
+    else:
+        save_glb(out_dir / "avatar.glb", mesh.vertices, mesh.faces, mesh.uvs, mesh.uv_faces, texture)
     save_png(out_dir / "texture.png", texture)
-    (out_dir / "avatar.json").write_text(json.dumps(avatar.to_json(body), indent=1))
+    (out_dir / "avatar.json").write_text(json.dumps(avatar.to_json(body, rig=rig_section), indent=1))
     timings["glb"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -12,9 +12,26 @@ avatar.json, from which the exact mesh can be rebuilt with the Anny body model.
                              v = rotation (v_body - centre) + centre + translation
       mesh, texture          the files and their sizes (vertex and face counts, texture pixels)
       offsets                per-vertex surface offsets (a sidecar file) or null
+      rig                    (version 2) the skin inside avatar.glb, or null for a static one
+                             (`generate --no-rig`, or an avatar that is not an Anny body):
+        file, skin           "avatar.glb", the glTF skin's name ("anny")
+        bind                 {pose: "zero", vertices: V, formula}: the bind mesh is Anny with
+                             params' phenotype and expression at pose zero, unplaced (world
+                             frame); `rebuild_bind_vertices` gives it
+        joints, parents      Anny's bone names in the skin's joint order, parent indices (-1 root)
+        influences           4: the largest 4 of Anny's skinning weights, renormalised
+        pose                 the photo's pose: {clip: "photo", pose_axis_angle (= params'),
+                             axes: "anny", placement: "placement", morph_target, morph_weight}
+        photo_offset         {morph_target: "photo_offset", max_m}: the bind-space morph target
+                             that makes the 4-influence skin at the photo's pose give exactly
+                             the avatar mesh (Anny blends up to 9 bones)
+        clips                {name: {keys, seconds, loop}}: the GLB's animations ("photo", "idle",
+                             "walk", "wave", ...)
 
-`rebuild_vertices(body, avatar_json)` gives avatar.glb's vertices (to float32 rounding).
-fit.json stays the photo's fit; avatar.json is the exported avatar, after any refit.
+`rebuild_vertices(body, avatar_json)` gives avatar.glb's vertices as a viewer shows them with no
+clip playing (the photo's pose; for a rigged GLB also its "photo" clip), to float32 rounding.
+fit.json stays the photo's fit; avatar.json is the exported avatar, after any refit. Version 1
+files (no "rig") read the same.
 """
 
 from __future__ import annotations
@@ -29,7 +46,7 @@ from humanmv.body.anny_model import PHENOTYPE_NAMES, POSE_BONES, AnnyBody, BodyP
 from humanmv.errors import ConfigError
 from humanmv.render import Mesh
 
-FORMAT, VERSION = "humanmv.avatar", 1
+FORMAT, VERSION = "humanmv.avatar", 2
 
 
 @dataclass
@@ -59,8 +76,9 @@ class Avatar:
     def with_texture(self, texture: torch.Tensor) -> "Avatar":
         return replace(self, mesh=replace(self.mesh, texture=texture))
 
-    def to_json(self, body: AnnyBody, files: dict[str, str] | None = None) -> dict:
-        """The avatar.json content; `files` names the mesh and texture files written with it."""
+    def to_json(self, body: AnnyBody, files: dict[str, str] | None = None, rig: dict | None = None) -> dict:
+        """The avatar.json content; `files` names the mesh and texture files written with it,
+        `rig` is the "rig" section of a rigged avatar.glb (`rig_json`), None for a static one."""
         import anny
 
         files = files or {"mesh": "avatar.glb", "texture": "texture.png"}
@@ -80,6 +98,21 @@ class Avatar:
             "texture": None if texture is None else {"file": files["texture"], "width": int(texture.shape[1]),
                                                      "height": int(texture.shape[0])},
             "offsets": None,
+            "rig": rig,
+        }
+
+    def rig_json(self, rig, body: AnnyBody, files: dict[str, str] | None = None) -> dict:
+        """avatar.json's "rig" section for `rig` (a `humanmv.rig.Rig` built from this avatar)."""
+        files = files or {"mesh": "avatar.glb"}
+        described = rig.describe()
+        return {
+            "file": files["mesh"],
+            "skin": "anny",
+            "bind": {"pose": "zero", "vertices": described.pop("bind_vertices"),
+                     "formula": "Anny(params.phenotype, params.expression, pose 0), world frame, unplaced"},
+            **described,
+            "pose": {"clip": "photo", "pose_axis_angle": params_to_json(self.params, body.expression_names)["pose_axis_angle"],
+                     "axes": "anny", "placement": "placement", "morph_target": "photo_offset", "morph_weight": 1.0},
         }
 
 
@@ -118,3 +151,12 @@ def rebuild_vertices(body: AnnyBody, data: dict) -> torch.Tensor:
     with torch.no_grad():
         verts = body(params).vertices[0].float().cpu()
     return (verts - c) @ R.T + c + t
+
+
+def rebuild_bind_vertices(body: AnnyBody, data: dict) -> torch.Tensor:
+    """(V, 3) float32 world vertices of the rig's bind mesh an avatar.json dict describes: the
+    body at pose zero, unplaced (avatar.glb's POSITION, before its seams are split)."""
+    params = BodyParams.from_dict(data["params"], body.expression_names)
+    params.pose = torch.zeros_like(params.pose)
+    with torch.no_grad():
+        return body(params).vertices[0].float().cpu()

@@ -51,10 +51,31 @@ def get_context():
                 name = kwargs.get("backend", "default")
                 failures.append(f"{name}: {' '.join(str(err).split())}")
                 continue
+            if kwargs:
+                _release_egl_context()
             _ctx, _ctx_pid = ctx, os.getpid()
             return ctx
         raise HumanMVError("no offscreen OpenGL 3.3 context could be created ("
                            + "; ".join(failures) + f"); {_INSTALL_HINT}")
+
+
+def _release_egl_context() -> None:
+    """Make no EGL context current in this thread.
+
+    `create_standalone_context` leaves the new context current in the thread that created it,
+    and an EGL context current in one thread cannot be made current in another: `with ctx:` in
+    any other thread would then leave GL calls without a context ("cannot create program").
+    Released here, every `with ctx:` (in any thread) makes it current and releases it again.
+    """
+    import ctypes
+
+    egl = ctypes.CDLL("libEGL.so.1")
+    egl.eglGetCurrentDisplay.restype = ctypes.c_void_p
+    egl.eglMakeCurrent.argtypes = [ctypes.c_void_p] * 4
+    egl.eglMakeCurrent.restype = ctypes.c_uint
+    display = egl.eglGetCurrentDisplay()
+    if display and not egl.eglMakeCurrent(display, None, None, None):
+        raise RuntimeError("eglMakeCurrent could not release the new GL context")
 
 
 def context_info() -> dict:

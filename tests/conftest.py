@@ -24,6 +24,19 @@ def renderer():
 
 
 @pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium (Playwright, the system executable) for the whole session: the
+    sync API allows one running Playwright per thread, so every browser test shares it."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "clients"))
+    from browser import chromium_browser
+
+    with chromium_browser() as b:
+        yield b
+
+
+@pytest.fixture(scope="session")
 def examples_dir() -> Path:
     return EXAMPLES
 

@@ -22,7 +22,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "clients"))
 
-from browser import chromium_browser  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from app_pages import GuardedPage  # noqa: E402
@@ -102,12 +101,6 @@ def app_server(tmp_path_factory) -> AppServer:
     assert not (workdir / "jobs").exists(), f"job folders left after the server stopped: {server.jobs()}"
     left = sorted(str(p.relative_to(workdir)) for p in workdir.rglob("*"))
     assert not left, f"the server left files in its work folder: {left[:10]}"
-
-
-@pytest.fixture(scope="package")
-def browser():
-    with chromium_browser() as b:
-        yield b
 
 
 @pytest.fixture

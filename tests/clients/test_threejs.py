@@ -13,7 +13,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from browser import CLIENTS, NODE_MODULES, chromium_browser, require_client, static_server
+from browser import CLIENTS, NODE_MODULES, require_client, static_server
 from PIL import Image
 from rigged_files import write_rigged_and_static
 
@@ -22,7 +22,7 @@ TIMES = (0.25, 0.75)  # the wave's forearm at +0.4 and -0.4 rad: the hand furthe
 
 
 @pytest.fixture(scope="module")
-def played(body, tmp_path_factory):
+def played(body, browser, tmp_path_factory):
     """three.js's view of the file and its frames of "wave" at TIMES, with our frames."""
     from humanmv.rig import animate_vertices
     from humanmv.rig.animate import AnimationConfig, animation_cameras
@@ -39,7 +39,7 @@ def played(body, tmp_path_factory):
     c2w = torch.linalg.inv(cams.world_to_cam[0].double()) @ torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=torch.float64))
     fov = math.degrees(2 * math.atan(SIZE / 2 / float(cams.K[0, 1, 1])))
     frames = []
-    with static_server(root) as url, chromium_browser() as browser:
+    with static_server(root) as url:
         page = browser.new_page(viewport={"width": SIZE, "height": SIZE})
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))

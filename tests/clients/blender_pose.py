@@ -19,6 +19,12 @@ import bpy
 glb, numpy_dir, clip, frame, out = sys.argv[sys.argv.index("--") + 1:]
 if importlib.util.find_spec("numpy") is None:
     sys.path.append(numpy_dir)
+import numpy  # noqa: E402
+
+# Blender 3.4's glTF importer still says `numpy.bool`, an alias numpy 1.24-1.26 removed (2.0
+# brought it back); give it the alias rather than depend on which numpy the set-up found.
+if not hasattr(numpy, "bool"):
+    numpy.bool = numpy.bool_
 bpy.ops.import_scene.gltf(filepath=glb)
 scene = bpy.context.scene
 armatures = [o for o in scene.objects if o.type == "ARMATURE"]

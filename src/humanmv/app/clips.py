@@ -9,12 +9,10 @@ an animation by index), the binary chunk is copied byte for byte.
 
 from __future__ import annotations
 
-import json
-import struct
 from pathlib import Path
 
 from humanmv.io.atomic import atomic_write_bytes
-from humanmv.io.glb import read_glb
+from humanmv.io.glb import glb_container, read_glb
 
 PREFERRED_CLIP = "idle"
 """The clip the page starts with when the avatar has it (it moves, unlike the photo's pose)."""
@@ -42,9 +40,4 @@ def glb_with_clip_first(src: str | Path, clip: str, dst: str | Path) -> Path:
     i = names.index(clip)
     animations = gltf["animations"]
     gltf["animations"] = [animations[i]] + animations[:i] + animations[i + 1:]
-    text = json.dumps(gltf, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 4)  # glTF pads the JSON chunk with spaces to 4 bytes
-    chunks = struct.pack("<I4s", len(text), b"JSON") + text
-    if binary:
-        chunks += struct.pack("<I4s", len(binary), b"BIN\x00") + binary
-    return atomic_write_bytes(dst, struct.pack("<4sII", b"glTF", 2, 12 + len(chunks)) + chunks, fsync=False)
+    return atomic_write_bytes(dst, glb_container(gltf, binary), fsync=False)

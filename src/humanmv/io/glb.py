@@ -204,14 +204,18 @@ class GLBWriter:
         binary = b"".join(self.parts)
         gltf = {**gltf, "accessors": self.accessors, "bufferViews": self.views,
                 "buffers": [{"byteLength": len(binary)}]}
-        json_chunk = json.dumps(gltf, separators=(",", ":")).encode("utf-8")
-        json_chunk += b" " * (-len(json_chunk) % 4)  # JSON chunks are padded with spaces
-        total = 12 + 8 + len(json_chunk) + 8 + len(binary)
-        return b"".join([
-            struct.pack("<4sII", _GLB_MAGIC, _GLB_VERSION, total),
-            struct.pack("<I4s", len(json_chunk), _CHUNK_JSON), json_chunk,
-            struct.pack("<I4s", len(binary), _CHUNK_BIN), binary,
-        ])
+        return glb_container(gltf, binary)
+
+
+def glb_container(gltf: dict, binary: bytes) -> bytes:
+    """The GLB file of a glTF JSON dict and its binary chunk (none when `binary` is empty)."""
+    json_chunk = json.dumps(gltf, separators=(",", ":")).encode("utf-8")
+    json_chunk += b" " * (-len(json_chunk) % 4)  # JSON chunks are padded with spaces
+    chunks = [struct.pack("<I4s", len(json_chunk), _CHUNK_JSON), json_chunk]
+    if binary:
+        chunks += [struct.pack("<I4s", len(binary), _CHUNK_BIN), binary]
+    total = 12 + sum(len(c) for c in chunks)
+    return b"".join([struct.pack("<4sII", _GLB_MAGIC, _GLB_VERSION, total), *chunks])
 
 
 def textured_mesh_gltf(writer: GLBWriter, geometry: GLBGeometry, png: bytes, name: str = "avatar",

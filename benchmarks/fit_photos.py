@@ -32,6 +32,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("photos", nargs="*", type=Path)
     ap.add_argument("--sheet", type=Path, default=None, help="write a contact sheet of overlays")
+    ap.add_argument("--before", action="store_true",
+                    help="the fit without the pose lifter and the unseen-part hold, to compare")
     args = ap.parse_args()
     photos = args.photos or default_photos()
 
@@ -40,7 +42,12 @@ def main() -> None:
     from humanmv.pipelines.fitting import FitPipeline, fit_summary, overlay_image
 
     t = time.perf_counter()
-    pipe = FitPipeline()
+    if args.before:
+        from humanmv.body.fitting import FitConfig
+
+        pipe = FitPipeline(body_config=FitConfig(limb_depth_weight=0.0, hold_unseen=False), lifter=None)
+    else:
+        pipe = FitPipeline()
     print(f"pipeline built in {time.perf_counter() - t:.1f} s")
     tiles = []
     for path in photos:
@@ -52,7 +59,11 @@ def main() -> None:
             print(f"{path.name:18s} refused: {err}")
             continue
         seconds = time.perf_counter() - t
-        metrics = fit_summary(pf, pipe.body)["metrics"]
+        summary = fit_summary(pf, pipe.body)
+        metrics = dict(summary["metrics"])
+        unseen = [k for k, v in summary.get("parts_seen", {}).items() if not v]
+        if unseen:
+            metrics["unseen"] = ",".join(unseen)
         shown = ", ".join(f"{k} {v}" for k, v in metrics.items())
         print(f"{path.name:18s} {pf.fit.mode:4s} {seconds:5.2f} s  {shown}")
         overlay = overlay_image(image.rgb, pf.photo_render["shaded"], pf.photo_render["mask"])

@@ -79,6 +79,15 @@ MUTANTS = (
            "out = self.renderer.render(subject.avatar, cameras[list(range(len(cameras)))[::-1]], "
            "outputs=RENDERED_LAYERS)",
            ("tests/cli/test_cli_generate.py",)),
+    Mutant("limb depth term dropped", "body/fitting.py",
+           "if limb_target is not None and use_depth:",
+           "if False:",
+           ("tests/body/test_fitting.py::test_the_lifter_puts_limbs_the_right_way_in_depth",)),
+    Mutant("unseen parts not held", "body/fitting.py",
+           "free = (1 - unseen_bone_weights(seen, POSE_BONES))[:, None] if cfg.hold_unseen else",
+           "free = torch.ones(len(POSE_BONES), 1) if cfg.hold_unseen else",
+           ("tests/body/test_fitting.py::test_unseen_legs_of_a_cropped_photo_stay_neutral",
+            "tests/pipelines/test_fitting_crops.py")),
 )
 
 # The stretching mutant needs a window class that resizes the whole view instead of cutting a

@@ -78,6 +78,8 @@ if [ "$TEST_CLIENTS" = 1 ]; then
   else
     echo "setup: tests/clients/node_modules up to date"
   fi
+  # Real photos from Debian and PyPI packages (the crop tests of the fit use messi5.jpg).
+  bash scripts/fetch_example_photos.sh
 fi
 
 # 3. Build the caches (Anny's parsed assets, compiled kernels, texture correspondences) and

@@ -26,6 +26,36 @@ def setup() -> None:
     run_setup()
 
 
+FOCAL_MM_HELP = ("The photo's focal length in mm, 35-mm equivalent (a phone's main camera is ~26); "
+                 "overrides the photo's EXIF.")
+INTRINSICS_HELP = ('The photo\'s intrinsics in pixels of the upright photo: "fx,fy,cx,cy" or a JSON file '
+                   '({"K": 3x3}, {"fx","fy","cx","cy"} or a cameras.json); overrides --focal-mm and EXIF.')
+
+
+def _camera_options(focal_mm: Optional[float], intrinsics: Optional[str]) -> tuple[Optional[float], Optional[list]]:
+    """--focal-mm and --intrinsics checked before any slow work (and before torch is imported):
+    (focal_mm, K as 3 rows of 3 floats, or None)."""
+    from humanmv.body.photo_intrinsics import check_focal_mm, parse_intrinsics_values
+
+    focal_mm = check_focal_mm(focal_mm)
+    K = parse_intrinsics_values(intrinsics) if intrinsics is not None else None
+    if K is not None and focal_mm is not None:
+        from humanmv.log import log
+
+        log.info("--focal-mm %g is not used: --intrinsics gives the focal length", focal_mm)
+    return focal_mm, K
+
+
+def _K_tensor(rows: Optional[list]):
+    """The checked rows of --intrinsics as the (3, 3) float32 tensor the fit takes (torch is
+    imported only here, once the slow part has begun anyway)."""
+    if rows is None:
+        return None
+    import torch
+
+    return torch.tensor(rows, dtype=torch.float32)
+
+
 @app.command()
 def fit(
     image: Path = typer.Argument(..., help="Photo of one person (JPEG, PNG, WebP, BMP, TIFF)."),
@@ -33,6 +63,8 @@ def fit(
     mode: str = typer.Option("auto", "--mode", help="body, head, or auto (body if the torso is visible)."),
     size: int = typer.Option(512, "--size", help="Size of the normal-map views in pixels."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same output)."),
+    focal_mm: Optional[float] = typer.Option(None, "--focal-mm", help=FOCAL_MM_HELP),
+    intrinsics: Optional[str] = typer.Option(None, "--intrinsics", help=INTRINSICS_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
     quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
 ) -> None:
@@ -44,12 +76,17 @@ def fit(
         raise ConfigError(f"--mode must be auto, body or head, got {mode!r}")
     if not 64 <= size <= 4096:
         raise ConfigError(f"--size must be within 64..4096 pixels, got {size}")
+    focal_mm, K = _camera_options(focal_mm, intrinsics)
     from humanmv.io.atomic import atomic_output_dir, refuse_existing_output
     from humanmv.io.images import load_image
 
     start = time.perf_counter()
     refuse_existing_output(out, overwrite)  # fail before the slow part
     photo = load_image(image)
+    if K is not None:
+        from humanmv.body.photo_intrinsics import check_K_for_photo
+
+        check_K_for_photo(K, photo.width, photo.height)
     # Perception runs in a child process while this one imports torch and loads Anny.
     from humanmv.perception.background import BackgroundPerception
     from humanmv.pipelines.checks import perception_options
@@ -58,7 +95,8 @@ def fit(
         from humanmv.pipelines.fitting import FitPipeline, save_fit_outputs
 
         pipe = FitPipeline()
-        pf = pipe(photo, mode=mode, seed=seed, perception=perceiving.result())
+        pf = pipe(photo, mode=mode, seed=seed, perception=perceiving.result(), focal_mm=focal_mm,
+                  K=_K_tensor(K))
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
         save_fit_outputs(pipe, pf, tmp, size)
     if not quiet:
@@ -101,6 +139,8 @@ def generate(
     refine: Optional[str] = typer.Option(None, "--refine", help="Refine stages after the generator, comma-separated, or none (default: the generator's)."),
     texture_size: int = typer.Option(1024, "--texture-size", help="UV texture size in pixels."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same output)."),
+    focal_mm: Optional[float] = typer.Option(None, "--focal-mm", help=FOCAL_MM_HELP),
+    intrinsics: Optional[str] = typer.Option(None, "--intrinsics", help=INTRINSICS_HELP + " In a batch: every photo's."),
     no_rig: bool = typer.Option(False, "--no-rig", help="Write a static avatar.glb (no skeleton, no clips)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
     quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
@@ -116,6 +156,7 @@ def generate(
         raise ConfigError(f"--mode must be auto, body or head, got {mode!r}")
     if not 256 <= texture_size <= 4096:
         raise ConfigError(f"--texture-size must be within 256..4096, got {texture_size}")
+    focal_mm, K = _camera_options(focal_mm, intrinsics)
     start = time.perf_counter()
     from humanmv.io.atomic import refuse_existing_output
     from humanmv.io.images import load_image
@@ -139,8 +180,13 @@ def generate(
 
         choice = GeneratorChoice.from_flags(generator, opt, checkpoint, reconstruct, refine)
         return _generate_batch(image, out, quiet, choice=choice, mode=mode, views=views, cameras=custom,
-                               size=size, texture_size=texture_size, seed=seed, overwrite=overwrite)
+                               size=size, texture_size=texture_size, seed=seed, overwrite=overwrite,
+                               focal_mm=focal_mm, K=_K_tensor(K))
     photo = load_image(image)
+    if K is not None:
+        from humanmv.body.photo_intrinsics import check_K_for_photo
+
+        check_K_for_photo(K, photo.width, photo.height)
     from humanmv.perception.background import BackgroundPerception
 
     from rich.console import Console
@@ -157,7 +203,8 @@ def generate(
 
         studio = Studio(texture_size=texture_size)
         result = studio.generate(photo, choice, mode=mode, views=views, cameras=custom, size=size, seed=seed,
-                                 perception=perceiving.result(), progress=lambda s: status.update(s))
+                                 perception=perceiving.result(), focal_mm=focal_mm, K=_K_tensor(K),
+                                 progress=lambda s: status.update(s))
         status.update("writing outputs")
         studio.save(result, out, overwrite=overwrite, run_info={"seed": seed, "image": str(image)}, rig=not no_rig)
     if not quiet:

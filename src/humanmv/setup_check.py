@@ -49,6 +49,10 @@ def run_setup() -> None:
     perceiver = Perceiver()
     perceiver.warm_up()
     print(f"  perception models (mediapipe, dlib): loaded ({time.perf_counter() - t:.1f} s)")
+    from humanmv.models.pose_lifter import load_pose_lifter
+
+    load_pose_lifter()  # the body fit's limb depth: a broken package fails here
+    print("  pose lifter: loaded")
     t = time.perf_counter()
     import torch
 

@@ -90,7 +90,8 @@ class Studio:
                  reconstruct: str | None = None, refine: str | list[str] | None = None, mode: str = "auto",
                  views: int = 16, cameras: Cameras | None = None, size: int | None = None,
                  texture_size: int | None = None, seed: int = 0, perception: Perception | None = None,
-                 photo_fit: PhotoFit | None = None,
+                 photo_fit: PhotoFit | None = None, focal_mm: float | None = None,
+                 K: torch.Tensor | None = None,
                  progress: Callable[[str], None] | None = None) -> GenerationResult:
         """Views all round and the avatar of the person in `image`.
 
@@ -99,6 +100,9 @@ class Studio:
         views / size: that many orbit views, size x size pixels (default 512); or `cameras`
             (custom, in the subject's world frame; `size` rescales them).
         perception / photo_fit: given when the caller already computed them for this photo.
+        focal_mm / K: the photo's 35-mm-equivalent focal length, or its (3, 3) intrinsics in
+            pixels of the upright photo, when known (K wins; both override the photo's EXIF;
+            `body.photo_intrinsics`); unused with `photo_fit`.
         progress: called with each stage's name as it starts.
         """
         choice = generator if isinstance(generator, GeneratorChoice) else GeneratorChoice.make(
@@ -112,7 +116,8 @@ class Studio:
         stages = self.load(choice)  # a broken checkpoint fails here, before the fit
         step("perceive and fit")
         if photo_fit is None:
-            photo_fit = self.fitter(image, mode=mode, seed=seed, perception=perception)
+            photo_fit = self.fitter(image, mode=mode, seed=seed, perception=perception,
+                                    focal_mm=focal_mm, K=K)
         timings.update(photo_fit.timings)
         check_mode(choice.spec, photo_fit.fit.mode)
 

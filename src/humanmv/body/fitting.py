@@ -8,6 +8,12 @@ landmarks (through a landmark -> mesh correspondence, `face_landmarks.py`).
 The body stays in its canonical frame (root at the origin, upright, facing +Z); the camera
 carries the view direction, so "front" in every output is the subject's front.
 
+Depth and unseen parts (`pose_evidence`): a 2D pose leaves each limb's depth open, so for the
+first `limb_depth_until` of stage 2 the fit keeps each limb on the side (towards or away from
+the camera) that the pose lifter (`models.pose_lifter`) reads from the keypoints, on limbs whose
+both ends are seen; the bones of parts the photo does not show (outside the frame, occluded, low
+confidence, or the squeezed legs of a photo cut at the bottom) are held at the neutral pose.
+
 Silhouette terms are made differentiable without a rasteriser: the projected vertices of a
 mesh cover its silhouette, so (a) every projected vertex should lie inside the mask (the
 mask's outside distance transform, sampled at the vertices) and (b) every mask boundary pixel
@@ -26,6 +32,8 @@ from scipy import ndimage
 
 from humanmv.body.anny_model import POSE_BONES, AnnyBody, BodyOutput, BodyParams
 from humanmv.body.camera_fit import FitCamera, initial_camera, robust
+from humanmv.body.pose_evidence import (distrust_cut_lower_body, limb_depth_loss, limb_depth_sines,
+                                        limb_weights, seen_parts, unseen_bone_weights)
 from humanmv.cameras import Cameras, intrinsics_from_fov
 from humanmv.errors import NoPersonError
 
@@ -50,6 +58,12 @@ class FitConfig:
     pose_prior_weight: float = 2e-3
     shape_prior_weight: float = 1e-3
     expression_prior_weight: float = 1e-4
+    limb_depth_weight: float = 25.0  # limbs' out-of-plane angles against the pose lifter's
+    limb_depth_margin: float | None = 0.5  # None: match the lifted angle; m: its side, >= m of it
+    # The depth term picks each limb's side early; the last steps are the 2D evidence's alone,
+    # so the photo view fits as well as without it.
+    limb_depth_until: float = 0.6
+    hold_unseen: bool = True  # bones of unseen parts stay at the neutral pose
     min_confidence: float = 0.3
     vertex_stride: int = 4  # every k-th vertex in the silhouette terms (speed)
     boundary_samples: int = 600
@@ -63,6 +77,9 @@ class FitTargets:
     keypoints: (K, 2) in `AnnyBody.keypoint_names` order; confidence: (K,) in [0, 1].
     mask: (H, W) person silhouette in [0, 1], or None.
     landmarks: (L, 2) face landmarks (head mode), landmark_confidence: (L,).
+    K: (3, 3) the photo's intrinsics in pixels when known (EXIF, --focal-mm, a calibrated
+       rig; see `body.photo_intrinsics`), else None: the fit assumes `FitConfig.fov_deg`.
+    K_source: where K came from, as fit.json reports it (e.g. "exif:FocalLengthIn35mmFilm").
     """
 
     width: int
@@ -72,6 +89,17 @@ class FitTargets:
     mask: np.ndarray | None = None
     landmarks: np.ndarray | None = None
     landmark_confidence: np.ndarray | None = None
+    K: torch.Tensor | None = None
+    K_source: str | None = None
+
+    def intrinsics(self, fov_deg: float) -> tuple[torch.Tensor, str]:
+        """(K (3, 3) float32, its source): the given K, else `fov_deg` across the long side."""
+        if self.K is not None:
+            K = torch.as_tensor(self.K, dtype=torch.float32)
+            assert K.shape == (3, 3), K.shape
+            return K, self.K_source or "given"
+        return (intrinsics_from_fov(fov_deg, self.width, self.height, across="long"),
+                f"assumed:fov_{fov_deg:g}deg_long_side")
 
 
 @dataclass
@@ -80,6 +108,9 @@ class FitResult:
 
     params: the body parameters (batch 1). camera: 1 camera of the photo's size.
     vertices: (V, 3) world. keypoints_2d: (K, 2) projected fitted keypoints.
+    intrinsics_source: where the camera's K came from (`FitTargets.intrinsics`).
+    seen_parts: body mode: per part of `pose_evidence.BODY_PARTS`, whether the photo showed it
+      (its keypoints confidently inside the frame); unseen parts stay in the neutral pose.
     """
 
     mode: str
@@ -89,6 +120,8 @@ class FitResult:
     keypoints_2d: torch.Tensor
     losses: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    intrinsics_source: str = ""
+    seen_parts: dict[str, bool] = field(default_factory=dict)
 
 
 def silhouette_fields(mask: np.ndarray, samples: int, rng: np.random.Generator):
@@ -141,8 +174,11 @@ def _seen_from_behind(kp2d: torch.Tensor, conf: torch.Tensor, idx: dict[str, int
     return bool(votes) and all(votes)
 
 
-def fit_body(body: AnnyBody, targets: FitTargets, config: FitConfig | None = None) -> FitResult:
+def fit_body(body: AnnyBody, targets: FitTargets, config: FitConfig | None = None,
+             lifter: torch.nn.Module | None = None) -> FitResult:
     """Fit Anny + the camera to keypoints (and the silhouette when `targets.mask` is given).
+
+    lifter: a `models.pose_lifter.PoseLifter` for the limbs' depth; None fits without it.
 
     Raises NoPersonError when fewer than 4 keypoints are confident enough to fit.
     """
@@ -154,6 +190,8 @@ def fit_body(body: AnnyBody, targets: FitTargets, config: FitConfig | None = Non
     kp2d = torch.as_tensor(targets.keypoints, dtype=torch.float32)
     conf = torch.as_tensor(targets.confidence, dtype=torch.float32)
     conf = torch.where(conf >= cfg.min_confidence, conf, torch.zeros_like(conf))
+    if cfg.hold_unseen:
+        conf = distrust_cut_lower_body(conf, names, targets.mask)
     if int((conf > 0).sum()) < 4:
         raise NoPersonError("too few body keypoints were found to fit a body: use a photo where "
                             "the person's head and shoulders are visible, or --mode head")
@@ -162,7 +200,7 @@ def fit_body(body: AnnyBody, targets: FitTargets, config: FitConfig | None = Non
         raise NoPersonError("only a face is visible, too little of the body to fit it: use "
                             "--mode head, or a photo that shows the shoulders")
     W, H = targets.width, targets.height
-    K = intrinsics_from_fov(cfg.fov_deg, W, H, across="long")
+    K, K_source = targets.intrinsics(cfg.fov_deg)
 
     params = BodyParams.neutral(1, len(body.expression_names))
     with torch.no_grad():
@@ -182,6 +220,14 @@ def fit_body(body: AnnyBody, targets: FitTargets, config: FitConfig | None = Non
             anchor[idx[n]] = 0.0
     R0, t0 = initial_camera(rest.keypoints[0], kp2d, anchor, K, facing_away)
     camera = FitCamera(R0, t0, K)
+    seen = seen_parts(conf, names, cfg.min_confidence)
+    # Unseen bones are not optimised at all: nothing in the photo speaks for them.
+    free = (1 - unseen_bone_weights(seen, POSE_BONES))[:, None] if cfg.hold_unseen else torch.ones(len(POSE_BONES), 1)
+    limb_target = limb_weight = None
+    if lifter is not None and cfg.limb_depth_weight > 0:
+        layout = lifter.lift(kp2d[None], conf[None], K, cfg.min_confidence)[0]
+        limb_target = limb_depth_sines(layout, names)
+        limb_weight = limb_weights(conf, names, cfg.min_confidence)
 
     pose = torch.zeros(len(POSE_BONES), 3, requires_grad=True)
     shape_raw = torch.zeros(6, requires_grad=True)
@@ -189,17 +235,22 @@ def fit_body(body: AnnyBody, targets: FitTargets, config: FitConfig | None = Non
     if targets.mask is not None and cfg.silhouette_weight > 0:
         fields = silhouette_fields(targets.mask, cfg.boundary_samples, rng)
 
-    def evaluate(use_silhouette: bool, kp_weights: torch.Tensor, sigma: float = 10.0,
+    def evaluate(use_silhouette: bool, kp_weights: torch.Tensor, sigma: float = 10.0, use_depth: bool = True,
                  fixed_body: BodyOutput | None = None) -> tuple[torch.Tensor, dict, BodyOutput]:
-        p = BodyParams(pose[None], torch.sigmoid(shape_raw)[None], params.expression)
+        p = BodyParams((pose * free)[None], torch.sigmoid(shape_raw)[None], params.expression)
         out = fixed_body if fixed_body is not None else body(p)
         uv, _ = camera.project(out.keypoints[0])
         res = ((uv - kp2d) / (0.01 * H)).square().sum(-1)  # in % of the image height
         terms = {"keypoints": cfg.keypoint_weight * (kp_weights * robust(res, sigma)).sum()
                  / kp_weights.sum().clamp_min(1e-6)}
-        terms["pose_prior"] = cfg.pose_prior_weight * pose_prior(pose)
+        terms["pose_prior"] = cfg.pose_prior_weight * pose_prior(pose * free)
         terms["shape_prior"] = cfg.shape_prior_weight * (torch.sigmoid(shape_raw) - 0.5).square().sum()
         terms["camera_roll"] = 1e-3 * camera.delta[2].square()
+        if limb_target is not None and use_depth:
+            w2c = camera.world_to_cam()
+            in_camera = out.keypoints[0] @ w2c[:3, :3].T + w2c[:3, 3]
+            terms["limb_depth"] = cfg.limb_depth_weight * limb_depth_loss(in_camera, limb_target, limb_weight, names,
+                                                                        cfg.limb_depth_margin)
         if use_silhouette and fields is not None:
             verts = out.vertices[0, :: cfg.vertex_stride]
             uv_v, _ = camera.project(verts)
@@ -224,7 +275,7 @@ def fit_body(body: AnnyBody, targets: FitTargets, config: FitConfig | None = Non
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=cfg.lr * 0.05)
     for it in range(steps):
         opt.zero_grad()
-        loss, terms, _ = evaluate(it >= steps // 3, conf)
+        loss, terms, _ = evaluate(it >= steps // 3, conf, use_depth=it < cfg.limb_depth_until * steps)
         loss.backward()
         opt.step()
         sched.step()
@@ -233,8 +284,9 @@ def fit_body(body: AnnyBody, targets: FitTargets, config: FitConfig | None = Non
         loss, terms, out = evaluate(True, conf)
         uv, _ = camera.project(out.keypoints[0])
         cam = Cameras(K[None], camera.world_to_cam()[None].detach(), W, H, ["photo"])
-    final = BodyParams(pose.detach()[None].clone(), torch.sigmoid(shape_raw).detach()[None],
+    final = BodyParams((pose * free).detach()[None].clone(), torch.sigmoid(shape_raw).detach()[None],
                        params.expression.clone())
     return FitResult("body", final, cam, out.vertices[0].detach(), uv.detach(),
-                     {k: float(v) for k, v in terms.items()}, time.perf_counter() - start)
+                     {k: float(v) for k, v in terms.items()}, time.perf_counter() - start,
+                     intrinsics_source=K_source, seen_parts=seen)
 

@@ -18,7 +18,7 @@ from humanmv.body.anny_model import POSE_BONES, AnnyBody, BodyParams
 from humanmv.body.camera_fit import FitCamera, initial_camera, robust
 from humanmv.body.face_landmarks import LandmarkMap
 from humanmv.body.fitting import FitConfig, FitResult, FitTargets
-from humanmv.cameras import Cameras, intrinsics_from_fov
+from humanmv.cameras import Cameras
 from humanmv.errors import NoPersonError
 
 HEAD_BONES = ("neck01", "head")
@@ -54,7 +54,7 @@ def fit_head(body: AnnyBody, targets: FitTargets, landmark_map: LandmarkMap,
         weight = weight * torch.as_tensor(targets.landmark_confidence, dtype=torch.float32)
     W, H = targets.width, targets.height
     unit = 0.01 * _face_box_size(targets.landmarks)  # 1% of the face box, in pixels
-    K = intrinsics_from_fov(cfg.fov_deg, W, H, across="long")
+    K, K_source = targets.intrinsics(cfg.fov_deg)
     vidx = landmark_map.vertex_index
 
     params = BodyParams.neutral(1, len(body.expression_names))
@@ -108,4 +108,5 @@ def fit_head(body: AnnyBody, targets: FitTargets, landmark_map: LandmarkMap,
         _, terms, out, uv, p = evaluate(True)
         cam = Cameras(K[None], camera.world_to_cam()[None].detach(), W, H, ["photo"])
     return FitResult("head", p.detach(), cam, out.vertices[0].detach(), uv.detach(),
-                     {k: float(v) for k, v in terms.items()}, time.perf_counter() - start)
+                     {k: float(v) for k, v in terms.items()}, time.perf_counter() - start,
+                     intrinsics_source=K_source)

@@ -22,12 +22,13 @@ POSE_STD = {
 
 
 def sample_body_params(rng: np.random.Generator, n_expressions: int = 52,
-                       expressions: bool = False) -> BodyParams:
+                       expressions: bool = False, pose_scale: float = 1.0) -> BodyParams:
     """One random body: phenotype in [0.1, 0.9], a random pose around the A-pose with knees
-    bending only forwards, and optionally a few random facial actions."""
-    pose = np.stack([rng.normal(0.0, POSE_STD[b], 3) for b in POSE_BONES])
+    bending only forwards, and optionally a few random facial actions. pose_scale multiplies
+    every bone's spread (1.8: the "dynamic" poses of kicks, lunges and reaches)."""
+    pose = np.stack([rng.normal(0.0, POSE_STD[b] * pose_scale, 3) for b in POSE_BONES])
     for side in "LR":
-        pose[POSE_BONES.index(f"lowerleg01.{side}")] = [abs(rng.normal(0.0, 0.5)), 0.0, 0.0]
+        pose[POSE_BONES.index(f"lowerleg01.{side}")] = [abs(rng.normal(0.0, 0.5 * pose_scale)), 0.0, 0.0]
     phenotype = rng.uniform(0.1, 0.9, 6)
     expression = np.zeros(n_expressions)
     if expressions:

@@ -25,6 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from humanmv.errors import InputImageError
 from humanmv.io.atomic import atomic_write_bytes
+from humanmv.io.exif import ExifFocal, read_exif_focal
 
 if TYPE_CHECKING:  # torch is imported lazily: loading a photo must not pay for it
     import torch
@@ -45,11 +46,14 @@ class LoadedImage:
     rgb:   (H, W, 3) uint8, the colour channels as stored (not premultiplied by alpha).
     alpha: (H, W) uint8, or None when the file has no alpha channel or it is fully opaque.
     path:  the file it came from.
+    exif_focal: the focal-length tags of its EXIF block (`io.exif`; read before the
+           orientation was applied, so they describe the stored image), or None.
     """
 
     rgb: np.ndarray
     alpha: np.ndarray | None
     path: Path
+    exif_focal: ExifFocal | None = None
 
     @property
     def name(self) -> str:
@@ -71,7 +75,8 @@ def load_image(path: str | os.PathLike[str]) -> LoadedImage:
     directory, empty, not an image, larger than `MAX_MEGAPIXELS` (checked from the header,
     before decoding), smaller than `MIN_SHORT_SIDE` on its short side, or truncated/corrupt.
     16-bit images are scaled to 8 bit, CMYK/greyscale/palette converted to RGB, EXIF
-    orientation applied; the first frame of an animated or multi-page file is used.
+    orientation applied; the first frame of an animated or multi-page file is used. The
+    EXIF focal-length tags, when there are any, come along as `exif_focal`.
     """
     p = Path(path)
     shown = str(path)
@@ -119,6 +124,7 @@ def load_image(path: str | os.PathLike[str]) -> LoadedImage:
                 raise InputImageError(
                     f"{shown}: is truncated or corrupt ({exc}); re-export or re-download it"
                 ) from exc
+            exif_focal = read_exif_focal(img)  # before _upright: it describes the stored image
             img = _upright(img, shown)
             try:
                 rgb, alpha = _to_rgb_alpha(img)
@@ -128,7 +134,7 @@ def load_image(path: str | os.PathLike[str]) -> LoadedImage:
                     "save it as an RGB JPEG or PNG"
                 ) from exc
 
-    return LoadedImage(rgb=rgb, alpha=alpha, path=p)
+    return LoadedImage(rgb=rgb, alpha=alpha, path=p, exif_focal=exif_focal)
 
 
 def _too_large_message(shown: str, size: tuple[int, int] | None, pil_refused: bool = False) -> str:

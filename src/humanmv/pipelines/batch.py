@@ -98,7 +98,8 @@ class PhotoRecord:
 class GenerateSettings:
     """Everything `humanmv generate` takes besides the photo and --out. choice: a
     `generators.GeneratorChoice`; cameras: custom `Cameras` or None; save_options: extra
-    keyword arguments of `Studio.save`."""
+    keyword arguments of `Studio.save`; focal_mm / K: every photo's 35-mm-equivalent focal
+    length / (3, 3) intrinsics when the user gave them (`Studio.generate`)."""
 
     choice: Any
     mode: str = "auto"
@@ -109,12 +110,17 @@ class GenerateSettings:
     seed: int = 0
     overwrite: bool = False
     save_options: dict[str, Any] = field(default_factory=dict)
+    focal_mm: float | None = None
+    K: Any = None
 
     def to_json(self) -> dict:
         return {**self.choice.to_json(), "mode": self.mode,
                 "views": None if self.cameras is not None else self.views,
                 "cameras": None if self.cameras is None else len(self.cameras), "size": self.size,
-                "texture_size": self.texture_size, "seed": self.seed, "overwrite": self.overwrite}
+                "texture_size": self.texture_size, "seed": self.seed, "overwrite": self.overwrite,
+                "focal_mm": self.focal_mm,
+                "K": None if self.K is None else [[float(v) for v in row] for row in
+                                                  (self.K.tolist() if hasattr(self.K, "tolist") else self.K)]}
 
 
 @dataclass
@@ -270,7 +276,8 @@ class _Progress:
 def _generate_one(studio, photo, item: BatchPhoto, out: Path, settings: GenerateSettings, stage) -> None:
     result = studio.generate(photo, settings.choice, mode=settings.mode, views=settings.views,
                              cameras=settings.cameras, size=settings.size, seed=settings.seed,
-                             texture_size=settings.texture_size, progress=stage)
+                             texture_size=settings.texture_size, focal_mm=settings.focal_mm, K=settings.K,
+                             progress=stage)
     stage("writing outputs")
     studio.save(result, out / item.name, overwrite=settings.overwrite,
                 run_info={"seed": settings.seed, "image": str(item.path)}, **settings.save_options)

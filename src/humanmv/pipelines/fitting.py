@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from humanmv.body.anny_model import AnnyBody
 from humanmv.body.face_landmarks import LandmarkMap
 from humanmv.body.fitting import FitConfig, FitResult, FitTargets, fit_body
 from humanmv.body.head_fitting import HeadFitConfig, fit_head
+from humanmv.body.photo_intrinsics import focal_35mm_equivalent, resolve_intrinsics
 from humanmv.cameras import Cameras, orbit_cameras_around
 from humanmv.errors import ConfigError, NoPersonError
 from humanmv.io.images import LoadedImage, save_png
@@ -71,38 +73,52 @@ class FitPipeline:
     """photo -> PhotoFit. Build once (loads Anny, the perception models and the renderer)."""
 
     def __init__(self, device: str = "cpu", body_config: FitConfig | None = None,
-                 head_config: HeadFitConfig | None = None) -> None:
+                 head_config: HeadFitConfig | None = None,
+                 lifter: str | Path | None | Literal["shipped"] = "shipped") -> None:
+        """lifter: the pose lifter folder the body fit takes limb depth from ("shipped": the
+        weights humanmv ships; None: fit without one)."""
+        from humanmv.models.pose_lifter import load_pose_lifter
+
         self.device = device
         self.body_config = body_config or FitConfig()
         self.head_config = head_config or HeadFitConfig()
+        self.lifter = None if lifter is None else load_pose_lifter(None if lifter == "shipped" else lifter)
         self.body = AnnyBody(device)
         self.perceiver = Perceiver()
         self.renderer = Renderer()
         self.landmark_map = LandmarkMap.load()
 
     def __call__(self, image: LoadedImage, mode: FitMode = "auto", seed: int = 0,
-                 perception: Perception | None = None) -> PhotoFit:
+                 perception: Perception | None = None, *, focal_mm: float | None = None,
+                 K: torch.Tensor | None = None) -> PhotoFit:
         """Fit `image`. `perception` may be given when it was computed elsewhere (the CLI runs
         it in a background process while this pipeline loads); it must come from
-        `perception_options(mode)`."""
+        `perception_options(mode)`. The photo's intrinsics come from `K` (3, 3) (pixels of the
+        upright photo), else `focal_mm` (35-mm equivalent), else the photo's EXIF, else the
+        fit's assumed field of view (`body.photo_intrinsics.resolve_intrinsics`)."""
         if mode not in FIT_MODES:
             raise ConfigError(f"--mode must be auto, body or head, got {mode!r}")
+        H, W = image.rgb.shape[:2]
+        known = resolve_intrinsics(W, H, focal_mm=focal_mm, K=K, exif=image.exif_focal,
+                                   name=image.path.name)  # a bad K or focal fails before the slow part
+        camera = {"K": known.K, "K_source": known.source} if known is not None else {}
         timings: dict[str, float] = {}
         t = time.perf_counter()
         if perception is None:
             perception = self.perceiver.perceive(image.rgb, **perception_options(mode, image.path.name))
         timings["perceive"] = time.perf_counter() - t
         chosen = choose_mode(perception) if mode == "auto" else mode
-        H, W = image.rgb.shape[:2]
         t = time.perf_counter()
         if chosen == "body":
-            targets = FitTargets(W, H, perception.coco_xy, perception.coco_confidence, perception.mask)
-            fit = fit_body(self.body, targets, dataclasses.replace(self.body_config, seed=seed))
+            targets = FitTargets(W, H, perception.coco_xy, perception.coco_confidence, perception.mask,
+                                 **camera)
+            fit = fit_body(self.body, targets, dataclasses.replace(self.body_config, seed=seed),
+                           lifter=self.lifter)
         else:
             if perception.face is None:
                 raise NoPersonError(f"no face found in {image.path.name}: use --mode body or a "
                                     "photo where the face is visible")
-            targets = FitTargets(W, H, landmarks=perception.face.xy)
+            targets = FitTargets(W, H, landmarks=perception.face.xy, **camera)
             fit = fit_head(self.body, targets, self.landmark_map,
                            dataclasses.replace(self.head_config, seed=seed))
         timings["fit"] = time.perf_counter() - t
@@ -147,6 +163,7 @@ def fit_summary(pf: PhotoFit, body: AnnyBody) -> dict:
         "mode": fit.mode,
         "image": {"path": str(pf.image.path), "width": W, "height": H},
         "camera": fit.camera.to_json()[0],
+        "intrinsics": _intrinsics_summary(fit, W, H),
         "params": fit.params.to_dict(body.expression_names),
         "losses": {k: round(v, 6) for k, v in fit.losses.items()},
         "metrics": {},
@@ -158,6 +175,8 @@ def fit_summary(pf: PhotoFit, body: AnnyBody) -> dict:
         used = conf >= FitConfig().min_confidence
         summary["metrics"]["keypoint_error_px"] = round(float(err[used].mean()), 3) if used.any() else None
         summary["metrics"]["silhouette_iou"] = round(pf.silhouette_iou, 4)
+        # Parts the photo did not show were held at the neutral pose, not fitted.
+        summary["parts_seen"] = dict(fit.seen_parts)
     else:
         err = np.linalg.norm(fit.keypoints_2d.numpy() - pf.perception.face.xy, axis=1)
         box = pf.perception.face.box
@@ -165,6 +184,15 @@ def fit_summary(pf: PhotoFit, body: AnnyBody) -> dict:
         summary["metrics"]["landmark_error_face_box"] = round(
             float(err.mean() / max(box[2] - box[0], box[3] - box[1])), 5)
     return summary
+
+
+def _intrinsics_summary(fit: FitResult, width: int, height: int) -> dict:
+    """fit.json's "intrinsics": where the photo camera's K came from, its numbers (pixels) and
+    its 35-mm-equivalent focal length (mm, by the diagonal: `body.photo_intrinsics`)."""
+    K = fit.camera.K[0]
+    return {"source": fit.intrinsics_source, "fx": round(float(K[0, 0]), 3), "fy": round(float(K[1, 1]), 3),
+            "cx": round(float(K[0, 2]), 3), "cy": round(float(K[1, 2]), 3),
+            "focal_35mm_equivalent": round(focal_35mm_equivalent(K, width, height), 3)}
 
 
 def save_fit_outputs(pipe: FitPipeline, pf: PhotoFit, out_dir: Path, size: int = 512) -> list[Path]:

@@ -11,7 +11,7 @@ import typer
 if TYPE_CHECKING:
     from humanmv.train.config import Options, TrainConfig
 
-train_app = typer.Typer(no_args_is_help=True, help="Train the learned view generators.")
+train_app = typer.Typer(no_args_is_help=True, help="Train the learned models (view generators, the pose lifter).")
 
 
 @train_app.command("mvdiff")
@@ -48,6 +48,39 @@ def train_mvdiff_command(
                       **{k: v for k, v in loop.items() if v is not None})
     options = MVDiffOptions(**{k: v for k, v in own.items() if v is not None})
     _train("mvdiff", cfg, options, resume, {k for k, v in {**loop, **own}.items() if v is not None})
+
+
+@train_app.command("pose-lifter")
+def train_pose_lifter_command(
+    data: Path = typer.Option(..., "--data", help="Folder of the pose sets (train.npz, val.npz; written on first use)."),
+    out: Path = typer.Option(..., "--out", help="Run folder: checkpoint-<step>/, samples/, log.jsonl, final/."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Total optimisation steps (default 10000)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Bodies per step and process, each seen from --views cameras (default 1)."),
+    views: Optional[int] = typer.Option(None, "--views", help="Random views per body (default 32)."),
+    width: Optional[int] = typer.Option(None, "--width", help="Width of the MLP (default 512)."),
+    blocks: Optional[int] = typer.Option(None, "--blocks", help="Residual blocks (default 2)."),
+    train_poses: Optional[int] = typer.Option(None, "--train-poses", help="Bodies in the training pose set (default 30000)."),
+    val_poses: Optional[int] = typer.Option(None, "--val-poses", help="Bodies in the validation pose set (default 1000)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default 2e-4)."),
+    warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Linear warm-up steps (default 500)."),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints (default 1000)."),
+    sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Steps between sample sheets, 0 = never (default 1000)."),
+    log_every: Optional[int] = typer.Option(None, "--log-every", help="Steps between log lines (default 10)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (same seed, same run; default 0)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
+) -> None:
+    """Train the 2D-to-3D pose lifter the body fit takes limb depth from."""
+    from humanmv.train.config import TrainConfig
+    from humanmv.train.recipes.pose_lifter import PoseLifterOptions
+
+    loop = {"steps": steps, "batch_size": batch_size, "lr": lr, "warmup_steps": warmup_steps,
+            "checkpoint_every": checkpoint_every, "sample_every": sample_every, "log_every": log_every,
+            "seed": seed}
+    own = {"views": views, "width": width, "blocks": blocks, "train_poses": train_poses, "val_poses": val_poses}
+    cfg = TrainConfig(data=str(data), out=str(out), quiet=quiet, **{k: v for k, v in loop.items() if v is not None})
+    options = PoseLifterOptions(**{k: v for k, v in own.items() if v is not None})
+    _train("pose-lifter", cfg, options, resume, {k for k, v in {**loop, **own}.items() if v is not None})
 
 
 def _train(recipe: str, cfg: "TrainConfig", options: "Options", resume: bool, given: set[str]) -> None:

@@ -111,6 +111,8 @@ class FitResult:
     intrinsics_source: where the camera's K came from (`FitTargets.intrinsics`).
     seen_parts: body mode: per part of `pose_evidence.BODY_PARTS`, whether the photo showed it
       (its keypoints confidently inside the frame); unseen parts stay in the neutral pose.
+    used_keypoints: body mode: (K,) bool, the keypoints the fit was fitted to (confident, and not
+      distrusted as the squeezed legs of a photo cut at the bottom).
     """
 
     mode: str
@@ -122,6 +124,7 @@ class FitResult:
     seconds: float = 0.0
     intrinsics_source: str = ""
     seen_parts: dict[str, bool] = field(default_factory=dict)
+    used_keypoints: torch.Tensor | None = None
 
 
 def silhouette_fields(mask: np.ndarray, samples: int, rng: np.random.Generator):
@@ -288,5 +291,5 @@ def fit_body(body: AnnyBody, targets: FitTargets, config: FitConfig | None = Non
                        params.expression.clone())
     return FitResult("body", final, cam, out.vertices[0].detach(), uv.detach(),
                      {k: float(v) for k, v in terms.items()}, time.perf_counter() - start,
-                     intrinsics_source=K_source, seen_parts=seen)
+                     intrinsics_source=K_source, seen_parts=seen, used_keypoints=conf > 0)
 

@@ -172,7 +172,7 @@ def fit_summary(pf: PhotoFit, body: AnnyBody) -> dict:
     if fit.mode == "body":
         conf = pf.perception.coco_confidence
         err = np.linalg.norm(fit.keypoints_2d.numpy() - pf.perception.coco_xy, axis=1)
-        used = conf >= FitConfig().min_confidence
+        used = fit.used_keypoints.numpy() if fit.used_keypoints is not None else conf >= FitConfig().min_confidence
         summary["metrics"]["keypoint_error_px"] = round(float(err[used].mean()), 3) if used.any() else None
         summary["metrics"]["silhouette_iou"] = round(pf.silhouette_iou, 4)
         # Parts the photo did not show were held at the neutral pose, not fitted.

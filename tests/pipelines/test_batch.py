@@ -125,6 +125,37 @@ def test_an_unexpected_exception_fails_one_photo_with_its_traceback(tmp_path: Pa
     assert not (tmp_path / "out" / ".batch").exists(), "shard files are merged and removed"
 
 
+class _RecordingStudio:
+    """A stand-in Studio that writes a minimal output folder and records what save was told."""
+
+    def __init__(self) -> None:
+        self.saved: list[dict] = []
+
+    def load(self, choice) -> None:
+        pass
+
+    def generate(self, photo, choice, **kwargs):
+        return photo.path
+
+    def save(self, result, folder, overwrite=False, run_info=None, **options):
+        Path(folder).mkdir(parents=True)
+        (Path(folder) / "run.json").write_text(json.dumps(run_info))
+        self.saved.append(options)
+
+
+def test_save_options_reach_every_photo_and_the_summary(tmp_path: Path, examples_dir: Path) -> None:
+    """`generate DIR --no-rig` is `save_options={"rig": False}`: every photo's Studio.save gets it
+    and summary.json's settings record it."""
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{examples_dir / 'astronaut.jpg'}\n{examples_dir / 'grace_hopper.jpg'}\n")
+    studio = _RecordingStudio()
+    settings = GenerateSettings(GeneratorChoice.make("prior"), save_options={"rig": False})
+    report = run_batch(listing, tmp_path / "out", settings, studio, quiet=True)
+    assert report.exit_code == 0 and studio.saved == [{"rig": False}, {"rig": False}]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["settings"]["rig"] is False and summary["counts"]["ok"] == 2
+
+
 # -- one real batch, killed with SIGKILL half way, then resumed -------------------------------
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory, examples_dir) -> Path:

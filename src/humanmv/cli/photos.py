@@ -141,13 +141,12 @@ def generate(
         custom = Cameras.load(cameras)
     check_view_options(views, custom, size)
     if batch:
-        if no_rig:
-            raise ConfigError("--no-rig is for one photo; a batch writes rigged avatars")
         from humanmv.generators import GeneratorChoice
 
         choice = GeneratorChoice.from_flags(generator, opt, checkpoint, reconstruct, refine)
         return _generate_batch(image, out, quiet, choice=choice, mode=mode, views=views, cameras=custom,
                                size=size, texture_size=texture_size, seed=seed, overwrite=overwrite,
+                               save_options={"rig": not no_rig},
                                focal_mm=focal_mm, K=_K_tensor(K))
     photo = load_image(image)
     if K is not None:

@@ -118,6 +118,7 @@ class GenerateSettings:
                 "views": None if self.cameras is not None else self.views,
                 "cameras": None if self.cameras is None else len(self.cameras), "size": self.size,
                 "texture_size": self.texture_size, "seed": self.seed, "overwrite": self.overwrite,
+                **self.save_options,
                 "focal_mm": self.focal_mm,
                 "K": None if self.K is None else [[float(v) for v in row] for row in
                                                   (self.K.tolist() if hasattr(self.K, "tolist") else self.K)]}

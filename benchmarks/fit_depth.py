@@ -108,7 +108,7 @@ def main() -> None:
     from humanmv.body.anny_model import AnnyBody
     from humanmv.body.fitting import FitConfig, FitTargets, fit_body
     from humanmv.models.pose_lifter import load_pose_lifter
-    from humanmv.body.sampling import sample_photo_camera
+    from humanmv.body.sampling import synthetic_photo
     from humanmv.data.engine import SubjectSampler
     from humanmv.data.lifting_poses import pose_set_seeds, sample_pose_set_params
     from humanmv.eval.pose3d import paired_interval, procrustes_mpjpe, scaled_mpjpe
@@ -139,15 +139,10 @@ def main() -> None:
     for i, seed in enumerate(pose_set_seeds(args.split, args.subjects)):
         params, family = sample_pose_set_params(sampler, seed, ("walking", "random", "dynamic"))
         rng = np.random.default_rng([seed, 11])
-        with torch.no_grad():
-            gt = body(params)
+        photo = synthetic_photo(body, renderer, params, rng, S, S)
+        gt, cam, mask = photo.body, photo.camera, photo.mask
         verts = gt.vertices[0]
-        centre = (verts.min(0).values + verts.max(0).values) / 2
-        radius = float((verts - centre).norm(dim=-1).max())
-        cam = sample_photo_camera(rng, centre, radius, S, S)
-        mask = renderer.render(body.mesh(verts), cam, outputs=("mask",)).mask[0]
-        kp, _ = cam.project(gt.keypoints[0])
-        kp = kp[0].numpy() + rng.normal(0, 0.004 * S, (len(names), 2)).astype(np.float32)
+        kp = photo.keypoints.numpy() + rng.normal(0, 0.004 * S, (len(names), 2)).astype(np.float32)
         w2c = cam.world_to_cam[0]
         gt_kp_cam = to_camera(gt.keypoints[0], w2c)
         gt_v_cam = to_camera(verts, w2c)

@@ -32,7 +32,7 @@ def main() -> None:
     from humanmv.body.face_landmarks import LandmarkMap
     from humanmv.body.fitting import FitTargets, fit_body
     from humanmv.body.head_fitting import fit_head
-    from humanmv.body.sampling import sample_body_params, sample_photo_camera
+    from humanmv.body.sampling import sample_body_params, sample_photo_camera, synthetic_photo
     from humanmv.render import Renderer
 
     body, renderer, lmap = AnnyBody(), Renderer(), LandmarkMap.load()
@@ -41,18 +41,11 @@ def main() -> None:
     results: dict[str, list] = {"body": [], "head": []}
 
     for i in range(args.bodies):
-        params = sample_body_params(rng)
-        with torch.no_grad():
-            gt = body(params)
-        verts = gt.vertices[0]
-        centre = (verts.min(0).values + verts.max(0).values) / 2
-        radius = float((verts - centre).norm(dim=-1).max())
-        cam = sample_photo_camera(rng, centre, radius, S, S)
-        mask = renderer.render(body.mesh(verts), cam, outputs=("mask",)).mask[0]
-        kp, _ = cam.project(gt.keypoints[0])
+        photo = synthetic_photo(body, renderer, sample_body_params(rng), rng, S, S)
+        mask, kp = photo.mask, photo.keypoints
         conf = np.ones(len(body.keypoint_names), np.float32)
-        fit = fit_body(body, FitTargets(S, S, kp[0].numpy(), conf, mask.numpy()))
-        err = float((fit.keypoints_2d - kp[0]).norm(dim=-1).mean()) / S
+        fit = fit_body(body, FitTargets(S, S, kp.numpy(), conf, mask.numpy()))
+        err = float((fit.keypoints_2d - kp).norm(dim=-1).mean()) / S
         fitted = renderer.render(body.mesh(fit.vertices), fit.camera, outputs=("mask",)).mask[0] > 0.5
         iou = float(((mask > 0.5) & fitted).sum() / ((mask > 0.5) | fitted).sum())
         results["body"].append({"keypoint_error": err, "iou": iou, "seconds": fit.seconds})

@@ -3,21 +3,14 @@ import pytest
 import torch
 
 from humanmv.body.fitting import FitConfig, FitTargets, fit_body
-from humanmv.body.sampling import sample_body_params, sample_photo_camera
+from humanmv.body.sampling import sample_body_params, synthetic_photo
 from humanmv.errors import NoPersonError
 
 
 def _synthetic_photo(body, renderer, seed, size=256):
     rng = np.random.default_rng(seed)
-    params = sample_body_params(rng)
-    with torch.no_grad():
-        gt = body(params)
-    v = gt.vertices[0]
-    centre = (v.min(0).values + v.max(0).values) / 2
-    cam = sample_photo_camera(rng, centre, float((v - centre).norm(dim=-1).max()), size, size)
-    mask = renderer.render(body.mesh(v), cam, outputs=("mask",)).mask[0]
-    kp, _ = cam.project(gt.keypoints[0])
-    return kp[0], mask, cam
+    photo = synthetic_photo(body, renderer, sample_body_params(rng), rng, size, size)
+    return photo.keypoints, photo.mask, photo.camera
 
 
 def test_fit_recovers_keypoints_and_silhouette(body, renderer):
@@ -109,15 +102,9 @@ def test_the_lifter_puts_limbs_the_right_way_in_depth(body, renderer):
 
     seed = pose_set_seeds("val", 4)[3]
     params, _ = sample_pose_set_params(SubjectSampler(body), seed, ("walking",))
-    rng = np.random.default_rng(seed)
-    with torch.no_grad():
-        gt = body(params)
-    v = gt.vertices[0]
-    centre = (v.min(0).values + v.max(0).values) / 2
-    cam = sample_photo_camera(rng, centre, float((v - centre).norm(dim=-1).max()), 256, 256)
-    mask = renderer.render(body.mesh(v), cam, outputs=("mask",)).mask[0]
-    kp = cam.project(gt.keypoints[0])[0][0].numpy()
-    targets = FitTargets(256, 256, kp, np.ones(len(kp), np.float32), mask.numpy())
+    photo = synthetic_photo(body, renderer, params, np.random.default_rng(seed), 256, 256)
+    gt, cam, kp = photo.body, photo.camera, photo.keypoints.numpy()
+    targets = FitTargets(256, 256, kp, np.ones(len(kp), np.float32), photo.mask.numpy())
     w2c = cam.world_to_cam[0]
     truth = (gt.keypoints[0] @ w2c[:3, :3].T + w2c[:3, 3]).numpy()
 

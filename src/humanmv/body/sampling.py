@@ -4,10 +4,12 @@ engine)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
-from humanmv.body.anny_model import POSE_BONES, BodyParams
+from humanmv.body.anny_model import POSE_BONES, BodyOutput, BodyParams
 from humanmv.cameras import Cameras, intrinsics_from_fov, look_at, orbit_positions
 
 # Standard deviation (radians) of each posed bone's rotation about each axis.
@@ -50,3 +52,31 @@ def sample_photo_camera(rng: np.random.Generator, target: torch.Tensor, radius: 
     w2c = look_at(eye, target[None].float(), roll_deg=float(rng.normal(0.0, 3.0)))
     K = intrinsics_from_fov(fov, width, height, across="long")[None]
     return Cameras(K, w2c, width, height, ["photo"], torch.tensor([az]), torch.tensor([el]))
+
+
+@dataclass
+class SyntheticPhoto:
+    """A posed body seen by a random photo camera: the fit's ground truth.
+
+    body: the posed body (batch 1). camera: the photo camera (1 view). mask: (H, W) float32
+    rendered silhouette. keypoints: (K, 2) float32 projected keypoints, pixels.
+    """
+
+    body: BodyOutput
+    camera: Cameras
+    mask: torch.Tensor
+    keypoints: torch.Tensor
+
+
+def synthetic_photo(body, renderer, params: BodyParams, rng: np.random.Generator, width: int = 512,
+                    height: int = 512, az_range: float = 50.0) -> SyntheticPhoto:
+    """Pose `params` on `body` (an AnnyBody), draw a photo camera framing it from `rng`
+    (`sample_photo_camera`) and render the silhouette with `renderer`."""
+    with torch.no_grad():
+        posed = body(params)
+    verts = posed.vertices[0]
+    centre = (verts.min(0).values + verts.max(0).values) / 2
+    radius = float((verts - centre).norm(dim=-1).max())
+    cam = sample_photo_camera(rng, centre, radius, width, height, az_range=az_range)
+    mask = renderer.render(body.mesh(verts), cam, outputs=("mask",)).mask[0]
+    return SyntheticPhoto(posed, cam, mask, cam.project(posed.keypoints[0])[0][0])

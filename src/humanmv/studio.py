@@ -73,9 +73,11 @@ class Studio:
     texture_size: the avatar's UV texture size in pixels (per call: `generate(texture_size=)`).
     """
 
-    def __init__(self, device: str | torch.device = "cpu", texture_size: int = 1024) -> None:
+    def __init__(self, device: str | torch.device = "cpu", texture_size: int = 1024,
+                 pose_lifter: str | Path | None = "shipped") -> None:
+        """pose_lifter: the body fit's pose lifter folder ("shipped": humanmv's; None: none)."""
         self.device = torch.device(device)
-        self.fitter = FitPipeline(self.device)
+        self.fitter = FitPipeline(self.device, lifter=pose_lifter)
         self.renderer = self.fitter.renderer
         self.body = self.fitter.body
         self.context = GeneratorContext(self.renderer, self.body, self.device)

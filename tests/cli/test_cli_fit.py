@@ -277,6 +277,9 @@ def test_focal_mm_overrides_exif_and_intrinsics_overrides_both(tmp_path, example
     resolved = []
 
     class Pipeline:
+        def __init__(self, lifter):
+            assert lifter == "shipped"
+
         def __call__(self, photo, mode, seed, perception, focal_mm, K):
             resolved.append(resolve_intrinsics(photo.width, photo.height, focal_mm=focal_mm, K=K,
                                                exif=photo.exif_focal))

@@ -37,6 +37,13 @@ def test_cli_trains_and_exports(tmp_path):
     val = json.loads((out / "final" / "val.json").read_text())
     assert val["bodies"] == 8 and 0 < val["limb_depth_sine_error"] < 1
     assert model(torch.zeros(1, 23, 2), torch.ones(1, 23)).shape == (1, 23, 3)
+    # the fit takes it instead of the shipped one
+    fitted = tmp_path / "fit"
+    done = subprocess.run([HUMANMV, "fit", str(ROOT / "examples" / "astronaut.jpg"), "--out", str(fitted),
+                           "--size", "64", "--pose-lifter", str(out / "final"), "--quiet"],
+                          env=_env(), capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert json.loads((fitted / "fit.json").read_text())["mode"] == "body"
 
 
 def test_data_that_is_a_file_is_one_line(tmp_path):
@@ -48,3 +55,11 @@ def test_data_that_is_a_file_is_one_line(tmp_path):
     err = done.stderr.decode().strip().splitlines()
     assert len(err) == 1 and "is a file" in err[0], err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_folder_that_is_no_lifter_is_one_line(tmp_path):
+    done = subprocess.run([HUMANMV, "fit", str(ROOT / "examples" / "astronaut.jpg"), "--out", str(tmp_path / "o"),
+                           "--pose-lifter", str(tmp_path)], env=_env(), capture_output=True, timeout=120)
+    err = done.stderr.decode().strip().splitlines()
+    assert done.returncode == 2 and len(err) == 1 and "not a pose lifter folder" in err[0], err
+    assert not (tmp_path / "o").exists()

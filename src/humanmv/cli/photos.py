@@ -18,6 +18,22 @@ INTRINSICS_HELP = ('The photo\'s intrinsics in pixels of the upright photo: "fx,
                    '({"K": 3x3}, {"fx","fy","cx","cy"} or a cameras.json); overrides --focal-mm and EXIF.')
 
 
+POSE_LIFTER_HELP = ("A pose lifter folder (`humanmv train pose-lifter`'s final/) for the body fit's limb "
+                    "depth, instead of the shipped one.")
+
+
+def _pose_lifter_option(folder: Optional[Path]) -> str | Path:
+    """--pose-lifter checked before any slow work: the folder, or "shipped" (FitPipeline's)."""
+    if folder is None:
+        return "shipped"
+    from humanmv.errors import ConfigError
+
+    if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
+        raise ConfigError(f"--pose-lifter {folder}: not a pose lifter folder (config.json + model.safetensors); "
+                          "give the final/ folder of `humanmv train pose-lifter`")
+    return folder
+
+
 def _camera_options(focal_mm: Optional[float], intrinsics: Optional[str]) -> tuple[Optional[float], Optional[list]]:
     """--focal-mm and --intrinsics checked before any slow work (and before torch is imported):
     (focal_mm, K as 3 rows of 3 floats, or None)."""
@@ -51,6 +67,7 @@ def fit(
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same output)."),
     focal_mm: Optional[float] = typer.Option(None, "--focal-mm", help=FOCAL_MM_HELP),
     intrinsics: Optional[str] = typer.Option(None, "--intrinsics", help=INTRINSICS_HELP),
+    pose_lifter: Optional[Path] = typer.Option(None, "--pose-lifter", help=POSE_LIFTER_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
     quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
 ) -> None:
@@ -63,6 +80,7 @@ def fit(
     if not 64 <= size <= 4096:
         raise ConfigError(f"--size must be within 64..4096 pixels, got {size}")
     focal_mm, K = _camera_options(focal_mm, intrinsics)
+    lifter = _pose_lifter_option(pose_lifter)
     from humanmv.io.atomic import atomic_output_dir, refuse_existing_output
     from humanmv.io.images import load_image
 
@@ -80,7 +98,7 @@ def fit(
     with BackgroundPerception(photo.rgb, **perception_options(mode, photo.path.name)) as perceiving:
         from humanmv.pipelines.fitting import FitPipeline, save_fit_outputs
 
-        pipe = FitPipeline()
+        pipe = FitPipeline(lifter=lifter)
         pf = pipe(photo, mode=mode, seed=seed, perception=perceiving.result(), focal_mm=focal_mm,
                   K=_K_tensor(K))
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
@@ -108,6 +126,7 @@ def generate(
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same output)."),
     focal_mm: Optional[float] = typer.Option(None, "--focal-mm", help=FOCAL_MM_HELP),
     intrinsics: Optional[str] = typer.Option(None, "--intrinsics", help=INTRINSICS_HELP + " In a batch: every photo's."),
+    pose_lifter: Optional[Path] = typer.Option(None, "--pose-lifter", help=POSE_LIFTER_HELP),
     no_rig: bool = typer.Option(False, "--no-rig", help="Write a static avatar.glb (no skeleton, no clips)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
     quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
@@ -124,6 +143,7 @@ def generate(
     if not 256 <= texture_size <= 4096:
         raise ConfigError(f"--texture-size must be within 256..4096, got {texture_size}")
     focal_mm, K = _camera_options(focal_mm, intrinsics)
+    lifter = _pose_lifter_option(pose_lifter)
     start = time.perf_counter()
     from humanmv.io.atomic import refuse_existing_output
     from humanmv.io.images import load_image
@@ -144,7 +164,7 @@ def generate(
         from humanmv.generators import GeneratorChoice
 
         choice = GeneratorChoice.from_flags(generator, opt, checkpoint, reconstruct, refine)
-        return _generate_batch(image, out, quiet, choice=choice, mode=mode, views=views, cameras=custom,
+        return _generate_batch(image, out, quiet, lifter, choice=choice, mode=mode, views=views, cameras=custom,
                                size=size, texture_size=texture_size, seed=seed, overwrite=overwrite,
                                save_options={"rig": not no_rig},
                                focal_mm=focal_mm, K=_K_tensor(K))
@@ -167,7 +187,7 @@ def generate(
         choice = GeneratorChoice.from_flags(generator, opt, checkpoint, reconstruct, refine)
         from humanmv.studio import Studio
 
-        studio = Studio(texture_size=texture_size)
+        studio = Studio(texture_size=texture_size, pose_lifter=lifter)
         result = studio.generate(photo, choice, mode=mode, views=views, cameras=custom, size=size, seed=seed,
                                  perception=perceiving.result(), focal_mm=focal_mm, K=_K_tensor(K),
                                  progress=lambda s: status.update(s))
@@ -178,7 +198,7 @@ def generate(
         print(f"{n} {result.subject.mode} views of {image} in {time.perf_counter() - start:.1f} s -> {out}")
 
 
-def _generate_batch(source: Path, out: Path, quiet: bool, **settings) -> None:
+def _generate_batch(source: Path, out: Path, quiet: bool, lifter: str | Path, **settings) -> None:
     """`generate PHOTOS_DIR|LIST.txt`: every photo into out/<name>/ (humanmv.pipelines.batch);
     exit code 0 when every photo is ok or skipped, 3 when one failed (see out/summary.json)."""
     from humanmv.pipelines.batch import GenerateSettings, run_batch
@@ -186,7 +206,7 @@ def _generate_batch(source: Path, out: Path, quiet: bool, **settings) -> None:
     def load_studio():
         from humanmv.studio import Studio
 
-        return Studio(texture_size=settings["texture_size"])
+        return Studio(texture_size=settings["texture_size"], pose_lifter=lifter)
 
     report = run_batch(source, out, GenerateSettings(**settings), load_studio, quiet=quiet)
     if not quiet and report.summary is not None:

@@ -20,7 +20,7 @@ textured and shaded (the engine's appearance) on a grey gradient, and mediapipe'
 confidences and person mask are fitted (subjects mediapipe finds no one in are skipped and
 counted) — the gap between Anny's keypoints and a detector's, which the lifter never saw.
 
-    .venv/bin/python benchmarks/fit_depth.py --subjects 60 [--detected] [--json out.json] [--sheet views.png]
+    .venv/bin/python benchmarks/fit_depth.py --subjects 60 [--detected] [--split val] [--fit-option KEY=VALUE] [--json out.json] [--sheet views.png]
 """
 
 from __future__ import annotations
@@ -96,8 +96,8 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--split", default="test", choices=("val", "test"),
                     help="subjects of this split (tune on val, report on test)")
-    ap.add_argument("--limb-depth-weight", type=float, default=None, help="override the default fit's")
-    ap.add_argument("--limb-depth-margin", type=float, default=None, help="override the default fit's (-1: None)")
+    ap.add_argument("--fit-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a FitConfig field of the default fit (repeatable), e.g. limb_depth_weight=10")
     ap.add_argument("--detected", action="store_true", help="fit mediapipe's detections on textured renders")
     ap.add_argument("--lifter", default=None, help="pose lifter folder (default: the shipped one)")
     ap.add_argument("--json", default=None, help="also write the per-subject numbers here")
@@ -128,10 +128,9 @@ def main() -> None:
     conf = np.ones(len(names), np.float32)
     conf[[names.index("left_small_toe"), names.index("right_small_toe")]] = 0.0
     overrides = {}
-    if args.limb_depth_weight is not None:
-        overrides["limb_depth_weight"] = args.limb_depth_weight
-    if args.limb_depth_margin is not None:
-        overrides["limb_depth_margin"] = None if args.limb_depth_margin < 0 else args.limb_depth_margin
+    for item in args.fit_option:
+        key, _, value = item.partition("=")
+        overrides[key] = None if value == "None" else type(getattr(FitConfig(), key) or 0.0)(value)
     configs = {"before": (FitConfig(limb_depth_weight=0.0, hold_unseen=False), None),
                "after": (FitConfig(**overrides), lifter)}
     S = args.size

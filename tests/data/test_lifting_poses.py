@@ -38,6 +38,8 @@ def test_chosen_families(body):
     sampler = SubjectSampler(body)
     families = {sample_pose_set_params(sampler, s, ("walking", "dynamic"))[1] for s in pose_set_seeds("test", 10)}
     assert families <= {"walking", "dynamic"} and len(families) == 2
+    with pytest.raises(ValueError, match="unknown pose families"):
+        sample_pose_set_params(sampler, 0, ("walk",))
 
 
 def test_views_change_with_the_epoch_and_repeat_with_it(pose_set):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -48,6 +49,33 @@ def _camera_options(focal_mm: Optional[float], intrinsics: Optional[str]) -> tup
     return focal_mm, K
 
 
+@dataclass
+class _FitOptions:
+    """The fit's options `fit` and `generate` share, checked before any slow work."""
+
+    focal_mm: Optional[float]
+    K_rows: Optional[list]
+    lifter: str | Path
+
+    def check_photo(self, photo) -> None:
+        """A given K must fit the loaded photo (its principal point inside it)."""
+        if self.K_rows is not None:
+            from humanmv.body.photo_intrinsics import check_K_for_photo
+
+            check_K_for_photo(self.K_rows, photo.width, photo.height)
+
+
+def _fit_options(mode: str, focal_mm: Optional[float], intrinsics: Optional[str],
+                 pose_lifter: Optional[Path]) -> _FitOptions:
+    from humanmv.errors import ConfigError
+    from humanmv.pipelines.checks import FIT_MODES
+
+    if mode not in FIT_MODES:
+        raise ConfigError(f"--mode must be auto, body or head, got {mode!r}")
+    focal_mm, K_rows = _camera_options(focal_mm, intrinsics)
+    return _FitOptions(focal_mm, K_rows, _pose_lifter_option(pose_lifter))
+
+
 def _K_tensor(rows: Optional[list]):
     """The checked rows of --intrinsics as the (3, 3) float32 tensor the fit takes (torch is
     imported only here, once the slow part has begun anyway)."""
@@ -75,22 +103,16 @@ def fit(
     setup_logging(quiet)
     from humanmv.errors import ConfigError
 
-    if mode not in ("auto", "body", "head"):
-        raise ConfigError(f"--mode must be auto, body or head, got {mode!r}")
+    fitting = _fit_options(mode, focal_mm, intrinsics, pose_lifter)
     if not 64 <= size <= 4096:
         raise ConfigError(f"--size must be within 64..4096 pixels, got {size}")
-    focal_mm, K = _camera_options(focal_mm, intrinsics)
-    lifter = _pose_lifter_option(pose_lifter)
     from humanmv.io.atomic import atomic_output_dir, refuse_existing_output
     from humanmv.io.images import load_image
 
     start = time.perf_counter()
     refuse_existing_output(out, overwrite)  # fail before the slow part
     photo = load_image(image)
-    if K is not None:
-        from humanmv.body.photo_intrinsics import check_K_for_photo
-
-        check_K_for_photo(K, photo.width, photo.height)
+    fitting.check_photo(photo)
     # Perception runs in a child process while this one imports torch and loads Anny.
     from humanmv.perception.background import BackgroundPerception
     from humanmv.pipelines.checks import perception_options
@@ -98,9 +120,9 @@ def fit(
     with BackgroundPerception(photo.rgb, **perception_options(mode, photo.path.name)) as perceiving:
         from humanmv.pipelines.fitting import FitPipeline, save_fit_outputs
 
-        pipe = FitPipeline(lifter=lifter)
-        pf = pipe(photo, mode=mode, seed=seed, perception=perceiving.result(), focal_mm=focal_mm,
-                  K=_K_tensor(K))
+        pipe = FitPipeline(lifter=fitting.lifter)
+        pf = pipe(photo, mode=mode, seed=seed, perception=perceiving.result(), focal_mm=fitting.focal_mm,
+                  K=_K_tensor(fitting.K_rows))
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
         save_fit_outputs(pipe, pf, tmp, size)
     if not quiet:
@@ -136,14 +158,11 @@ def generate(
     run.json)."""
     setup_logging(quiet)
     from humanmv.errors import ConfigError
-    from humanmv.pipelines.checks import FIT_MODES, check_view_options, perception_options
+    from humanmv.pipelines.checks import check_view_options, perception_options
 
-    if mode not in FIT_MODES:
-        raise ConfigError(f"--mode must be auto, body or head, got {mode!r}")
+    fitting = _fit_options(mode, focal_mm, intrinsics, pose_lifter)
     if not 256 <= texture_size <= 4096:
         raise ConfigError(f"--texture-size must be within 256..4096, got {texture_size}")
-    focal_mm, K = _camera_options(focal_mm, intrinsics)
-    lifter = _pose_lifter_option(pose_lifter)
     start = time.perf_counter()
     from humanmv.io.atomic import refuse_existing_output
     from humanmv.io.images import load_image
@@ -164,15 +183,12 @@ def generate(
         from humanmv.generators import GeneratorChoice
 
         choice = GeneratorChoice.from_flags(generator, opt, checkpoint, reconstruct, refine)
-        return _generate_batch(image, out, quiet, lifter, choice=choice, mode=mode, views=views, cameras=custom,
+        return _generate_batch(image, out, quiet, fitting.lifter, choice=choice, mode=mode, views=views, cameras=custom,
                                size=size, texture_size=texture_size, seed=seed, overwrite=overwrite,
                                save_options={"rig": not no_rig},
-                               focal_mm=focal_mm, K=_K_tensor(K))
+                               focal_mm=fitting.focal_mm, K=_K_tensor(fitting.K_rows))
     photo = load_image(image)
-    if K is not None:
-        from humanmv.body.photo_intrinsics import check_K_for_photo
-
-        check_K_for_photo(K, photo.width, photo.height)
+    fitting.check_photo(photo)
     from humanmv.perception.background import BackgroundPerception
 
     from rich.console import Console
@@ -187,9 +203,10 @@ def generate(
         choice = GeneratorChoice.from_flags(generator, opt, checkpoint, reconstruct, refine)
         from humanmv.studio import Studio
 
-        studio = Studio(texture_size=texture_size, pose_lifter=lifter)
+        studio = Studio(texture_size=texture_size, pose_lifter=fitting.lifter)
         result = studio.generate(photo, choice, mode=mode, views=views, cameras=custom, size=size, seed=seed,
-                                 perception=perceiving.result(), focal_mm=focal_mm, K=_K_tensor(K),
+                                 perception=perceiving.result(), focal_mm=fitting.focal_mm,
+                                 K=_K_tensor(fitting.K_rows),
                                  progress=lambda s: status.update(s))
         status.update("writing outputs")
         studio.save(result, out, overwrite=overwrite, run_info={"seed": seed, "image": str(image)}, rig=not no_rig)

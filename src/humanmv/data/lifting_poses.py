@@ -52,6 +52,9 @@ def sample_pose_set_params(sampler, seed: int, families: tuple[str, ...] | None 
     from humanmv.body.sampling import sample_body_params
     from humanmv.data.engine import sample_pose
 
+    unknown = sorted(set(families or ()) - set(POSE_SET_FAMILIES))
+    if unknown:
+        raise ValueError(f"unknown pose families {unknown}; choose from {POSE_SET_FAMILIES}")
     rng = np.random.default_rng([seed, 7])
     if families is None:
         spec = sampler(seed)

@@ -188,6 +188,24 @@ class AnnyBody(torch.nn.Module):
         heads = out["bone_poses"][..., :3, 3] @ to_world.T
         return BodyOutput(vertices=vertices.cpu(), keypoints=keypoints.cpu(), bone_heads=heads.cpu())
 
+    def skin_transforms(self, params: BodyParams) -> torch.Tensor:
+        """(B, J, 4, 4) float32 CPU world-frame skinning matrix of every Anny bone at `params`:
+        Anny's linear blend skinning takes a rest vertex r to sum_j w_j M_j [r; 1] (weights
+        `anny.vertex_bone_weights` over `anny.vertex_bone_indices`, up to 9 per vertex). Anny's
+        rest is not pose zero, so a point given at another pose p0 is carried to pose p by
+        B(p) B(p0)^-1 with B the blend of its weights (`shells.skinning`)."""
+        B = params.pose.shape[0]
+        J = len(self.bone_names)
+        rot = axis_angle_to_matrix(params.pose.to(self.device))
+        transforms = torch.eye(4, device=self.device).repeat(B, J, 1, 1)
+        transforms[:, self._pose_index, :3, :3] = rot
+        out = self.anny(pose_parameters=transforms, phenotype_kwargs=params.phenotype.to(self.device),
+                        facial_actions=params.expression.to(self.device))
+        skin = out["bone_poses"] @ torch.linalg.inv(out["rest_bone_poses"])  # (B, J, 4, 4) Anny frame
+        to_world = torch.eye(4, device=self.device)
+        to_world[:3, :3] = self.to_world
+        return (to_world @ skin @ to_world.T).cpu()
+
     def mesh(self, vertices: torch.Tensor, texture: torch.Tensor | None = None,
              vertex_colors: torch.Tensor | None = None):
         """A `render.Mesh` of one posed body. vertices: (V, 3) world."""

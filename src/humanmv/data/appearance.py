@@ -32,6 +32,8 @@ TOPS = ("t-shirt", "long-sleeve", "tank-top", "none")
 BOTTOMS = ("trousers", "shorts", "skirt", "dress")
 PATTERNS = ("solid", "stripes", "checks", "print")
 HAIR_STYLES = ("bald", "buzz", "short", "medium", "long")
+# Hairline per style, metres above the eyes: (at the front, at the back of the head).
+HAIRLINES = {"buzz": (0.07, 0.0), "short": (0.05, -0.03), "medium": (0.045, -0.07), "long": (0.04, -0.2)}
 EYE_COLOURS = np.array([
     [0.20, 0.11, 0.05], [0.33, 0.20, 0.09], [0.42, 0.33, 0.16], [0.30, 0.40, 0.22],
     [0.28, 0.42, 0.58], [0.45, 0.50, 0.52],
@@ -173,8 +175,7 @@ def paint_texture(atlas: UVAtlas, look: Appearance, rng: np.random.Generator) ->
     if look.hair_style != "bald":
         head = atlas.parts("head")
         back = pos[..., 2] < atlas.head_centre_z - 0.02
-        top_line = {"buzz": 0.07, "short": 0.05, "medium": 0.045, "long": 0.04}[look.hair_style]
-        low = {"buzz": 0.0, "short": -0.03, "medium": -0.07, "long": -0.2}[look.hair_style]
+        top_line, low = HAIRLINES[look.hair_style]
         hair = head & ((y > atlas.eyes_y + top_line) | (back & (y > atlas.eyes_y + low)))
         if look.hair_style == "long":  # falls onto the neck and upper back
             hair |= atlas.parts("neck", "torso") & (pos[..., 2] < atlas.head_centre_z - 0.03) & (y > atlas.eyes_y - 0.32)

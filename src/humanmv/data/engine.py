@@ -8,7 +8,7 @@ walking (opposite arm/leg swing at a random phase) and random plausible poses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -17,8 +17,11 @@ from humanmv.body.anny_model import POSE_BONES, AnnyBody, BodyParams
 from humanmv.body.sampling import sample_body_params, sample_photo_camera
 from humanmv.cameras import Cameras, orbit_cameras_around, ring_azimuths
 from humanmv.data.appearance import Appearance, UVAtlas, paint_texture, sample_appearance, shade
+from humanmv.data.outfits import paint_charts, sample_outfit
 from humanmv.errors import ConfigError
 from humanmv.render import Renderer
+from humanmv.shells.garments import ShellSpec, build_shells
+from humanmv.shells.shell import BindBody, ShellPoser, dress_mesh
 from humanmv.views import Views
 
 POSE_FAMILIES = ("a-pose", "t-pose", "standing", "walking", "random")
@@ -36,6 +39,7 @@ class Preset:
     size: int
     expressions: bool = False
     split: str | None = None
+    clothed: bool = False
 
 
 def _ring(n: int, start: float = 0.0) -> tuple[float, ...]:
@@ -46,6 +50,11 @@ PRESETS = {
     # 24 views at elevation 0 plus raised and lowered rings of 8.
     "body-train": Preset("body-train", "body", _ring(24) + _ring(8, 22.5) * 2, (0.0,) * 24 + (20.0,) * 8 + (-10.0,) * 8, 256),
     "body-bench": Preset("body-bench", "body", _ring(24), (0.0,) * 24, 256, split="test"),
+    # Clothes and hair as geometry (`shells`): skirts, dresses, coats, long hair, buns, hats.
+    "body-train-clothed": Preset("body-train-clothed", "body", _ring(24) + _ring(8, 22.5) * 2,
+                                 (0.0,) * 24 + (20.0,) * 8 + (-10.0,) * 8, 256, clothed=True),
+    "body-bench-clothed": Preset("body-bench-clothed", "body", _ring(24), (0.0,) * 24, 256, split="test",
+                                 clothed=True),
     # Head all round (seed 003): 36 views, and a continuous sequence is any run of neighbours.
     "head-train": Preset("head-train", "head", _ring(36), (0.0,) * 36, 256, expressions=True),
     "head-bench": Preset("head-bench", "head", _ring(16), (0.0,) * 16, 256, expressions=True, split="test"),
@@ -100,12 +109,16 @@ class SubjectSpec:
     pose_family: str
     age_years: float
     appearance: Appearance
+    outfit: list[ShellSpec] | None = None
 
     def to_meta(self, body: AnnyBody, preset: Preset) -> dict:
-        return {"kind": "synthetic", "preset": preset.name, "seed": self.seed,
+        meta = {"kind": "synthetic", "preset": preset.name, "seed": self.seed,
                 "pose_family": self.pose_family, "age_years": round(self.age_years, 2),
                 "body": self.params.to_dict(body.expression_names),
                 "appearance": self.appearance.to_dict()}
+        if self.outfit is not None:
+            meta["outfit"] = [spec.to_dict() for spec in self.outfit]
+        return meta
 
 
 class SubjectSampler:
@@ -128,7 +141,7 @@ class SubjectSampler:
         values = torch.tensor([float(kwargs[n][0]) if n in kwargs else 0.5 for n in names])
         return values.clamp(0, 1), float(age[0])
 
-    def __call__(self, seed: int, expressions: bool = False) -> SubjectSpec:
+    def __call__(self, seed: int, expressions: bool = False, clothed: bool = False) -> SubjectSpec:
         rng = np.random.default_rng(seed)
         family = POSE_FAMILIES[int(rng.integers(len(POSE_FAMILIES)))]
         pose = sample_pose(rng, family)
@@ -138,7 +151,10 @@ class SubjectSampler:
             active = rng.choice(len(expression), size=3, replace=False)
             expression[active] = torch.tensor(rng.uniform(0.2, 0.8, 3), dtype=torch.float32)
         params = BodyParams(pose[None], phenotype[None], expression[None])
-        return SubjectSpec(seed, params, family, age, sample_appearance(rng))
+        look = sample_appearance(rng)
+        # From a generator of its own, so a clothed subject is its unclothed self, dressed.
+        outfit = sample_outfit(np.random.default_rng([seed, 7]), look) if clothed else None
+        return SubjectSpec(seed, params, family, age, look, outfit)
 
 
 class SubjectRenderer:
@@ -165,6 +181,18 @@ class SubjectRenderer:
                        torch.cat([rig.az, photo.az]), torch.cat([rig.el, photo.el]))
         texture = paint_texture(self.atlas, spec.appearance, rng)
         mesh = self.body.mesh(verts, texture=texture)
+        if spec.outfit:
+            mesh = self.dressed(spec, mesh)
         out = self.renderer.render(mesh, cams, outputs=("rgb", "mask", "normal", "depth", "labels"))
         rgb = shade(out.rgb, out.normal, cams.world_to_cam, out.mask, spec.appearance)
         return Views(cams, rgb, out.mask, out.normal, out.depth, out.labels, spec.to_meta(self.body, preset))
+
+    def dressed(self, spec: SubjectSpec, mesh):
+        """`mesh` (the posed, painted body) with the outfit's shells, their charts painted."""
+        bind = BindBody.of(self.body, spec.params)
+        shells = build_shells(bind, spec.outfit)
+        poser = ShellPoser(self.body, spec.params)
+        with torch.no_grad():
+            posed = [poser.pose(shell, spec.params.pose[0]) for shell in shells]
+        texture = paint_charts(mesh.texture, shells, spec.appearance, np.random.default_rng([spec.seed, 8]))
+        return dress_mesh(replace(mesh, texture=texture), shells, posed)

@@ -78,7 +78,8 @@ def subject_job(preset_name: str, seed: int, index: int, out: Path | None) -> in
     out/subjects/ (temporary folder, then renamed). Returns the number of views."""
     preset = get_preset(preset_name)
     sample_subject, render = _engine()
-    views = render(sample_subject(subject_seed(seed, index), expressions=preset.expressions), preset)
+    views = render(sample_subject(subject_seed(seed, index), expressions=preset.expressions,
+                                  clothed=preset.clothed), preset)
     if out is not None:
         name = f"{index:06d}"
         tmp = Path(out) / "subjects" / f".{name}.tmp"

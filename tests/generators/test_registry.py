@@ -68,7 +68,6 @@ def test_command_line_options_are_namespaced():
     (lambda: GeneratorChoice.from_flags("prior", ["warp.speed=9"]), "unknown stage 'warp'"),
     (lambda: GeneratorChoice.from_flags("prior", [], Path(__file__).parent), "--generator prior takes no checkpoint"),
     (lambda: GeneratorChoice.from_flags("prior", [], None, "mesh"), "--reconstruct must be one of none, texture, refit, surface"),
-    (lambda: GeneratorChoice.from_flags("prior", [], None, "surface"), "--reconstruct surface"),
     (lambda: GeneratorChoice.from_flags("prior", [], None, None, "sharpen"), "unknown refine stage 'sharpen'"),
     (lambda: GeneratorChoice.from_flags("mvdiff", ["mvdiff.scheduler=euler"]), "mvdiff.scheduler must be one of ddim, dpm"),
 ])

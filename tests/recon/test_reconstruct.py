@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from humanmv.body.anny_model import BodyParams, axis_angle_to_matrix
 from humanmv.body.fitting import FitTargets
 from humanmv.cameras import orbit_cameras_around, ring_azimuths
-from humanmv.errors import ConfigError
 from humanmv.pipelines.subject import Subject
 from humanmv.recon import ReconstructOptions, rebuild_vertices, reconstruct_avatar
 from humanmv.views import Views
@@ -85,12 +84,6 @@ def test_refit_moves_the_body_towards_the_views_and_avatar_json_rebuilds_it(scen
         rec.avatar.params.phenotype, subject.body_params.phenotype)
     rebuilt = rebuild_vertices(body, rec.avatar.to_json(body))
     assert (rebuilt - rec.avatar.mesh.vertices).abs().max() < 1e-5
-
-
-def test_surface_is_refused_in_one_line(scene, renderer, body):
-    subject, views = scene
-    with pytest.raises(ConfigError, match="--reconstruct surface .* not available yet"):
-        reconstruct_avatar(views, subject, "surface", renderer=renderer, body=body)
 
 
 def _iou(a: torch.Tensor, b: torch.Tensor) -> float:

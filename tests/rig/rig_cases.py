@@ -39,3 +39,26 @@ def synthetic_avatar(body, seed: int = 0, placed: bool = True):
     placed_verts = (verts - centre) @ rotation.T + centre + translation
     mesh = body.mesh(placed_verts, texture=quadrant_texture())
     return Avatar("body", mesh, params, rotation, translation, centre, "none")
+
+
+def dressed_avatar(body, seed: int = 0, gap: float = 0.03):
+    """`synthetic_avatar` as the surface stage leaves one: offsets (up to 2 cm on the torso and
+    thighs) and a skirt `gap` m off the legs plus a bun, each shell placed with the body."""
+    from humanmv.recon.surface import SurfaceResult
+    from humanmv.render.mesh import vertex_normals
+    from humanmv.shells.garments import ShellSpec, build_shells
+    from humanmv.shells.shell import BindBody, ShellPoser
+
+    avatar = synthetic_avatar(body, seed=seed)
+    specs = [ShellSpec("skirt", {"gap": gap, "flare": 0.05, "hem": 0.2}), ShellSpec("bun")]
+    bind = BindBody.of(body, avatar.params)
+    shells = build_shells(bind, specs)
+    parts = bind.part_mask("torso", "upper_leg")
+    offsets = torch.where(parts, 0.02 * torch.sigmoid(bind.vertices[:, 1] * 5.0), torch.zeros(()))
+    place = lambda v: (v - avatar.centre) @ avatar.rotation.T + avatar.centre + avatar.translation  # noqa: E731
+    verts = avatar.mesh.vertices
+    verts = verts + offsets[:, None] * vertex_normals(verts, body.faces)
+    poser = ShellPoser(body, avatar.params)
+    posed = [place(poser.pose(s, avatar.params.pose[0]).float()) for s in shells]
+    surface = SurfaceResult(offsets, specs, shells, verts, posed)
+    return avatar.dressed(surface)

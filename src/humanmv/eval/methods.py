@@ -104,7 +104,7 @@ class GeneratorMethod:
         from humanmv.pipelines.prior_views import generate_for_subject
 
         v = generate_for_subject(self.studio, gt, name, self.choice, cameras=_rig(gt)).views
-        return Views(v.cameras, rgb=v.rgb, mask=v.mask, depth=v.depth)
+        return Views(v.cameras, rgb=v.rgb, mask=v.mask, depth=v.depth, normal=v.normal)
 
     def photo(self, image: Any, views: int, size: int) -> PhotoPrediction:
         result = self.studio.generate(image, self.choice, views=views, size=size)

@@ -9,6 +9,8 @@
                      default rigged (Anny's skeleton as a glTF skin, clips "photo", "idle",
                      "walk", "wave": `humanmv.rig`), static with rig=False
     avatar.json      how to rebuild avatar.glb's mesh from Anny parameters, and its rig (`recon.avatar`)
+    surface.json     after --reconstruct surface: the body-surface offsets and the shells' specs
+                     (`recon.rebuild_vertices(body, avatar_json, surface_json)` rebuilds the mesh)
     fit.json         the photo's fit (camera, body parameters, metrics), before any refit
     run.json         versions, generator and its options, seed, per-stage timings
 
@@ -96,6 +98,8 @@ def save_generation(result, out_dir: Path, renderer, body, run_info: dict | None
         save_glb(out_dir / "avatar.glb", mesh.vertices, mesh.faces, mesh.uvs, mesh.uv_faces, texture)
     save_png(out_dir / "texture.png", texture)
     (out_dir / "avatar.json").write_text(json.dumps(avatar.to_json(body, rig=rig_section), indent=1))
+    if avatar.offsets is not None:
+        (out_dir / "surface.json").write_text(json.dumps(avatar.surface_json()))
     timings["glb"] = time.perf_counter() - t
 
     t = time.perf_counter()

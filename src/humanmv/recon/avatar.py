@@ -58,6 +58,10 @@ class Avatar:
     Anny body. rotation (3, 3), translation (3,), centre (3,): the rigid placement of that
     body: mesh.vertices = rotation (body(params).vertices - centre) + centre + translation.
     reconstruct: the reconstruct stage that made it ("none" = the photo fit's avatar).
+    offsets: (V,) body-surface offsets along the bind normals (the surface stage) or None;
+    shells: the garment/hair `shells.Shell`s (bind pose) whose posed vertices follow the body's
+    in `mesh` (body first, then each shell in order), or None; shell_specs: the
+    `shells.ShellSpec`s they were built from.
     """
 
     mode: str
@@ -67,6 +71,9 @@ class Avatar:
     translation: torch.Tensor
     centre: torch.Tensor
     reconstruct: str = "none"
+    offsets: torch.Tensor | None = None
+    shells: list | None = None
+    shell_specs: list | None = None
 
     @classmethod
     def of_fit(cls, mode: str, mesh: Mesh, params: BodyParams | None) -> "Avatar":
@@ -75,6 +82,25 @@ class Avatar:
 
     def with_texture(self, texture: torch.Tensor) -> "Avatar":
         return replace(self, mesh=replace(self.mesh, texture=texture))
+
+    def dressed(self, surface, renderer=None) -> "Avatar":
+        """This avatar with a `recon.surface.SurfaceResult`'s offset body and shells; the shells'
+        own charts take the colour of the body beneath (hair: of the top of the head)."""
+        from humanmv.shells.shell import dress_mesh
+
+        V = surface.vertices.shape[0]
+        body_mesh = replace(self.mesh, vertices=surface.vertices)
+        mesh = dress_mesh(body_mesh, surface.shells, surface.posed)
+        if mesh.texture is not None and surface.shells:
+            mesh = replace(mesh, texture=_fill_charts(mesh, V, surface.shells))
+        return replace(self, mesh=mesh, offsets=surface.offsets, shells=list(surface.shells),
+                       shell_specs=list(surface.specs))
+
+    def surface_json(self) -> dict:
+        """surface.json: the offsets (V floats, m) and the shell specs, enough to rebuild the mesh."""
+        return {"format": "humanmv.surface", "version": 1,
+                "offsets": [round(float(v), 7) for v in self.offsets],
+                "shells": [s.to_dict() for s in self.shell_specs or []]}
 
     def to_json(self, body: AnnyBody, files: dict[str, str] | None = None, rig: dict | None = None) -> dict:
         """The avatar.json content; `files` names the mesh and texture files written with it,
@@ -97,7 +123,11 @@ class Avatar:
                      "faces": int(self.mesh.faces.shape[0])},
             "texture": None if texture is None else {"file": files["texture"], "width": int(texture.shape[1]),
                                                      "height": int(texture.shape[0])},
-            "offsets": None,
+            "offsets": None if self.offsets is None else {
+                "file": files.get("surface", "surface.json"), "vertices": int(self.offsets.shape[0]),
+                "max_m": float(self.offsets.max()), "min_m": float(self.offsets.min()),
+                "along": "bind vertex normals, applied along the posed normals"},
+            "shells": [s.describe() for s in self.shells or []],
             "rig": rig,
         }
 
@@ -114,6 +144,51 @@ class Avatar:
             "pose": {"clip": "photo", "pose_axis_angle": params_to_json(self.params, body.expression_names)["pose_axis_angle"],
                      "axes": "anny", "placement": "placement", "morph_target": "photo_offset", "morph_weight": 1.0},
         }
+
+
+def _fill_charts(mesh: Mesh, body_vertices: int, shells: list) -> torch.Tensor:
+    """The texture with every charted shell's texels coloured from the nearest body vertex (hair
+    shells: the median colour of the top of the head), so unseen sides start from the body's
+    completion."""
+    from humanmv.render.uv_space import rasterize_uv
+    from humanmv.shells.labels import label_of
+    from humanmv.shells.shell import CHART_OF_KIND
+
+    tex = mesh.texture
+    S = tex.shape[0]
+    raster = rasterize_uv(mesh, S)
+    body_faces = mesh.faces.shape[0] - sum(s.faces.shape[0] for s in shells)
+    first = body_faces
+    charted = torch.zeros(mesh.faces.shape[0], dtype=torch.bool)
+    hair = torch.zeros_like(charted)
+    for s in shells:
+        n = s.faces.shape[0]
+        if s.kind in CHART_OF_KIND:
+            charted[first:first + n] = True
+            hair[first:first + n] = s.label == label_of("hair")
+        first += n
+    fid = raster.face_id.clamp_min(0)
+    todo = raster.mask & charted[fid]
+    if not bool(todo.any()):
+        return tex
+    body_faces_t = mesh.faces[:body_faces]
+    vert_uv = torch.zeros(body_vertices, dtype=torch.long)
+    vert_uv[body_faces_t.reshape(-1)] = mesh.uv_faces[:body_faces].reshape(-1)
+    uv = mesh.uvs[vert_uv]
+    rows = ((1 - uv[:, 1]) * S).long().clamp(0, S - 1)
+    cols = (uv[:, 0] * S).long().clamp(0, S - 1)
+    colour = tex[rows, cols]  # (V, 3) the body's colour at each vertex
+    body_v = mesh.vertices[:body_vertices]
+    pos = raster.position[todo]
+    nearest = torch.cat([torch.cdist(pos[i:i + 4096], body_v).argmin(1) for i in range(0, pos.shape[0], 4096)])
+    fill = colour[nearest]
+    head = torch.unique(body_faces_t[mesh.face_labels[:body_faces] == label_of("head")])
+    y = body_v[head, 1]
+    hair_colour = colour[head[y > float(y.max()) - 0.3 * float(y.max() - y.min())]].median(0).values
+    fill = torch.where(hair[fid[todo]][:, None], hair_colour, fill)
+    out = tex.clone()
+    out[todo] = fill
+    return out
 
 
 def params_to_json(params: BodyParams, expression_names: list[str]) -> dict:
@@ -141,8 +216,9 @@ def read_avatar_json(path: str | Path) -> dict:
     return data
 
 
-def rebuild_vertices(body: AnnyBody, data: dict) -> torch.Tensor:
-    """(V, 3) float32 world vertices of the avatar an avatar.json dict describes."""
+def rebuild_vertices(body: AnnyBody, data: dict, surface: dict | None = None) -> torch.Tensor:
+    """(V, 3) float32 world vertices of the avatar an avatar.json dict describes; with the
+    surface.json dict of a surface-stage avatar, its offset body followed by its shells."""
     params = BodyParams.from_dict(data["params"], body.expression_names)
     placement = data["placement"]
     R = torch.tensor(placement["rotation"], dtype=torch.float32)
@@ -150,7 +226,19 @@ def rebuild_vertices(body: AnnyBody, data: dict) -> torch.Tensor:
     c = torch.tensor(placement["centre"], dtype=torch.float32)
     with torch.no_grad():
         verts = body(params).vertices[0].float().cpu()
-    return (verts - c) @ R.T + c + t
+    placed = (verts - c) @ R.T + c + t
+    if surface is None:
+        return placed
+    from humanmv.render.mesh import vertex_normals
+    from humanmv.shells.garments import ShellSpec, build_shells
+    from humanmv.shells.shell import BindBody, ShellPoser
+
+    offsets = torch.tensor(surface["offsets"], dtype=torch.float32)
+    out = [placed + offsets[:, None] * vertex_normals(placed, body.faces)]
+    poser = ShellPoser(body, params)
+    for shell in build_shells(BindBody.of(body, params), [ShellSpec.from_dict(s) for s in surface["shells"]]):
+        out.append((poser.pose(shell, params.pose[0]).float() - c) @ R.T + c + t)
+    return torch.cat(out)
 
 
 def rebuild_bind_vertices(body: AnnyBody, data: dict) -> torch.Tensor:

@@ -7,7 +7,10 @@ Modes (`--reconstruct`, each generator has a default):
              (`fuse_views_into_texture`), then the avatar is rendered at every camera.
 - "refit":   first the body is refitted to the views' silhouettes (`refit_body_to_views`:
              pose, shape and a rigid placement), then "texture" on the refitted body.
-- "surface": surface offsets and garment/hair shells; not built yet (a one-line error).
+- "surface": clothes and hair as geometry (`recon.surface.fit_surface`): body-surface offsets
+             and the garment/hair shells the silhouettes call for, fitted to the photo's mask
+             and to every generated view that does not merely repeat the avatar; then the
+             photo and those views are fused into the texture of the dressed surface.
 
 After "texture" or "refit" every output view is a render of the one textured mesh, so the views
 agree from view to view by construction and avatar.glb is exactly what they show.
@@ -18,10 +21,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
+import torch
+
 from humanmv.errors import ConfigError
 from humanmv.options import option
 from humanmv.recon.avatar import Avatar
 from humanmv.recon.body_refit import RefitConfig, RefitResult, refit_body_to_views
+from humanmv.recon.surface import SurfaceConfig, fit_surface
 from humanmv.recon.texture_fusion import FusionConfig, fuse_views_into_texture
 from humanmv.views import Views
 
@@ -33,9 +39,6 @@ def check_reconstruct_mode(mode: str) -> str:
     """`mode` when this build can run it; a one-line ConfigError otherwise."""
     if mode not in RECONSTRUCT_MODES:
         raise ConfigError(f"--reconstruct must be one of {', '.join(RECONSTRUCT_MODES)}, got {mode!r}")
-    if mode == "surface":
-        raise ConfigError("--reconstruct surface (clothes and hair as surface offsets) is not available yet; "
-                          "use none, texture or refit")
     return mode
 
 
@@ -49,6 +52,8 @@ class ReconstructOptions:
     sharpness: float = option(2.0, "exponent on the facing cosine in the fusion (higher: the most frontal "
                               "view wins)", minimum=0.0)
     refit_iterations: int = option(40, "Adam steps of the body refit", minimum=0, maximum=10000)
+    surface_iterations: int = option(40, "Adam steps of the surface offsets (each candidate shell: 15 more)",
+                                     minimum=0, maximum=10000)
 
 
 @dataclass
@@ -74,6 +79,20 @@ def reconstruct_avatar(views: Views, subject, mode: str, options: ReconstructOpt
         return Reconstruction(avatar, _with_rendered_layers(views, avatar, renderer), None, timings)
 
     refit = None
+    if mode == "surface":
+        t = time.perf_counter()
+        avatar, evidence = dress_avatar(views, subject, avatar, body, renderer, o)
+        timings["surface"] = time.perf_counter() - t
+        t = time.perf_counter()
+        photo = Views(subject.photo_camera, rgb=subject.photo[None], mask=subject.person_mask[None])
+        groups, trust = ([evidence, photo], [1.0, o.photo_trust]) if evidence is not None else ([photo], [1.0])
+        fused = fuse_views_into_texture(avatar.mesh, groups, renderer, trust=trust,
+                                        config=FusionConfig(sharpness=o.sharpness))
+        avatar = avatar.with_texture(fused.texture)
+        out = renderer.render(avatar.mesh, views.cameras, outputs=RENDERED_LAYERS)
+        timings["fuse"] = time.perf_counter() - t
+        return Reconstruction(replace(avatar, reconstruct=mode), Views.from_render(views.cameras, out, meta=views.meta),
+                              None, timings)
     if mode == "refit":
         t = time.perf_counter()
         refit, avatar = refit_avatar(views, subject, body, o)
@@ -93,6 +112,27 @@ def refit_avatar(views: Views, subject, body, options: ReconstructOptions) -> tu
     avatar = Avatar(subject.mode, replace(subject.avatar, vertices=refit.vertices), refit.params, refit.rotation,
                     refit.translation, refit.centre, "refit")
     return refit, avatar
+
+
+EVIDENCE_IOU = 0.97  # a view whose mask agrees this well with the avatar's says nothing new
+
+
+def dress_avatar(views: Views, subject, avatar: Avatar, body, renderer,
+                 options: ReconstructOptions) -> tuple[Avatar, Views | None]:
+    """The avatar with surface offsets and shells fitted to the photo's mask and to the views
+    that carry evidence (returned, or None: a prior's views are renders of the avatar itself)."""
+    if body is None or subject.body_params is None or subject.targets is None:
+        raise ValueError("the surface stage needs the body model and the subject's fit (body_params, targets)")
+    own = renderer.render(avatar.mesh, views.cameras, outputs=("mask",)).mask
+    inter = ((own > 0.5) & (views.mask > 0.5)).flatten(1).sum(1).float()
+    union = ((own > 0.5) | (views.mask > 0.5)).flatten(1).sum(1).float().clamp_min(1)
+    carries = inter / union < EVIDENCE_IOU
+    evidence = views[torch.nonzero(carries)[:, 0].tolist()] if bool(carries.any()) else None
+    pairs = [] if evidence is None else [(evidence.cameras[[i]], evidence.mask[i]) for i in range(len(evidence))]
+    result = fit_surface(body, avatar.params, (avatar.rotation, avatar.translation, avatar.centre),
+                         subject.photo_camera, subject.targets, renderer, pairs,
+                         SurfaceConfig(iterations=options.surface_iterations))
+    return avatar.dressed(result, renderer), evidence
 
 
 def fuse_into_avatar(views: Views, subject, avatar: Avatar, renderer,

@@ -164,7 +164,9 @@ def top_influences(weights: torch.Tensor, indices: torch.Tensor, k: int = INFLUE
 def build_rig(body, avatar, motions=None) -> Rig:
     """The rig of `avatar` (a `recon.Avatar` of an Anny body) with `body` (its `AnnyBody`).
 
-    Bind pose: Anny at pose zero with the avatar's phenotype and expression; the "photo" clip
+    Bind pose: Anny at pose zero with the avatar's phenotype and expression (plus the surface
+    stage's offsets along its normals, and its shells, each vertex skinned as its anchor body
+    vertex, when the avatar has them); the "photo" clip
     (one key) holds its pose and rigid placement, and `photo_offset` makes that key give exactly
     `avatar.mesh.vertices`; `motions` (a list of `motions.Motion`, default: every built-in one)
     become the other clips. Raises ValueError for an avatar that is not an Anny body.
@@ -190,6 +192,14 @@ def build_rig(body, avatar, motions=None) -> Rig:
     inverse_bind = inverse_rigid(bind_world).float().double()
     vertices = (out["vertices"][0].float().cpu() @ ANNY_TO_WORLD.T).contiguous()
     joints, weights = top_influences(anny.vertex_bone_weights.cpu(), anny.vertex_bone_indices.cpu())
+    if getattr(avatar, "offsets", None) is not None:  # the surface stage's offsets, along bind normals
+        from humanmv.render.mesh import vertex_normals
+
+        vertices = vertices + avatar.offsets[:, None].float() * vertex_normals(vertices, body.faces)
+    for shell in getattr(avatar, "shells", None) or []:  # each shell vertex skinned as its anchor
+        vertices = torch.cat([vertices, shell.vertices.detach().float()])
+        joints = torch.cat([joints, joints[shell.anchors]])
+        weights = torch.cat([weights, weights[shell.anchors]])
     mesh = avatar.mesh
     rig = Rig(joint_names=list(body.bone_names), parents=[int(p) for p in anny.bone_parents],
               inverse_bind=inverse_bind, vertices=vertices, faces=mesh.faces, uvs=mesh.uvs,

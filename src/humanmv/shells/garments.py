@@ -138,7 +138,7 @@ def build_coat(bind, p, marks):
     loose = _value(p, "looseness", 0.03)
     length = float(_value(p, "length", 0.5))
     hem = marks.hip + (marks.knee - marks.hip) * length
-    return [_top(bind, marks, loose, 2, "coat"),
+    return [_top(bind, marks, loose, 2, "coat-top"),
             _skirt_tube(bind, marks, "coat", marks.hip + 0.02, torch.tensor(hem), _value(p, "flare", 0.03),
                         loose, "upper_garment", rings=8)]
 
@@ -150,7 +150,7 @@ def build_long_hair(bind, p, marks):
     heights = marks.eyes + 0.03 - (length + 0.03) * s
     push = 0.012 + volume * s.sqrt()
     curtain = tube_shell("long-hair", label_of("hair"), bind, allowed, heights, push, segments=40,
-                         arc=(math.radians(55), math.radians(305)), monotone=True)
+                         arc=(math.radians(75), math.radians(285)), monotone=True)
     return [_hair_on_scalp(bind, marks, 0.012, 0.04, -0.2), curtain]
 
 

@@ -105,20 +105,18 @@ def tube_shell(kind: str, label: int, bind: BindBody, allowed: torch.Tensor, hei
         radius = support + push[i]
         verts.append(torch.stack([c[0] + radius * torch.sin(angles), heights[i].expand(segments),
                                   c[1] + radius * torch.cos(angles)], -1))
+    if top_pole:
+        # The pole as one more ring above the top one, all its points at the pole: the cap is
+        # then one more row of the grid, wound like the rings (outwards) and with area in the
+        # chart (a fan to one pole uv on the top ring's uv row has none, so it showed only the
+        # chart's unpainted edge). Half its triangles have no area in 3D and draw nothing.
+        c = rings[0][0]
+        pole = torch.stack([c[0].expand(()), heights[0] + pole_rise, c[1].expand(())])
+        verts.insert(0, pole.expand(segments, 3))
+        R += 1
     vertices = torch.cat(verts)
     faces = _grid_faces(R, segments, closed)
     uvs, uv_faces = _grid_uvs(R, segments, closed)
-    if top_pole:
-        c = rings[0][0]
-        pole = torch.stack([c[0].expand(()), heights[0] + pole_rise, c[1].expand(())])[None]
-        p = vertices.shape[0]
-        vertices = torch.cat([vertices, pole])
-        col = torch.arange(segments if closed else segments - 1)
-        faces = torch.cat([faces, torch.stack([torch.full_like(col, p), (col + 1) % segments, col], 1)])
-        ucols = segments + 1 if closed else segments
-        q = uvs.shape[0]
-        uvs = torch.cat([uvs, torch.stack([torch.linspace(0, 1, ucols), torch.ones(ucols)], -1)])
-        uv_faces = torch.cat([uv_faces, torch.stack([q + col, col + 1, col], 1)])
     anchors = nearest_anchors(vertices, bind, allowed)
     return Shell(kind, label, vertices, faces, to_chart(uvs, kind), uv_faces, anchors, params or {})
 
@@ -151,6 +149,9 @@ def swept_shell(kind: str, label: int, bind: BindBody, allowed: torch.Tensor, ce
     first = torch.stack([col, col + u, col + 1 + u], 1)
     final = torch.stack([col + (R - 1) * u, col + 1 + (R - 2) * u, col + (R - 2) * u], 1)
     uv_faces = torch.cat([first, _ring_uv_faces(rows, segments, u), final])
+    # The grid above winds inwards (its rings turn the other way about the centre line than a
+    # tube's about the vertical); wind outwards, as the body and every other shell are.
+    faces, uv_faces = faces[:, [0, 2, 1]], uv_faces[:, [0, 2, 1]]
     anchors = nearest_anchors(vertices, bind, allowed)
     return Shell(kind, label, vertices, faces, to_chart(uvs, kind), uv_faces, anchors, params or {})
 

@@ -1,0 +1,318 @@
+"""The surface stage: clothes and hair as geometry on the fitted body, from silhouettes.
+
+The naked Anny body is the model's average person in the fitted pose; a loose top, a skirt, a
+bun are paint on it. This stage fits two things to the photo's person mask (and to the
+silhouette of every generated view that says something the avatar does not already say):
+
+- body-surface offsets: a scalar per vertex along the bind normal (canonical space), a smooth
+  field from radial basis functions over control points on each body part (a front silhouette
+  wider than the body at the belly pushes the belly out all round, so the profile deepens too),
+  bounded per part (torso and thighs may move out most; hands, feet and face hardly);
+  Laplacian, edge-length and left/right symmetry terms keep it smooth, short and even;
+- the shells the silhouette calls for: each candidate (`CANDIDATES`: a skirt spanning the legs,
+  long hair, a bun, hair volume) has its parameters fitted with the offsets held, and is kept
+  only when it raises the rendered silhouette IoU by its `KEEP_GAIN` (a skirt that would poke
+  out of trousers' silhouette costs more than it gains); the offsets then settle under the
+  shells kept.
+
+The pose and placement stay as the fit (or refit) left them. Silhouette terms are the fit's
+(`body.fitting.silhouette_loss`: projected points inside the mask, every boundary pixel near a
+projected point), so no rasteriser is needed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from humanmv.body.anny_model import PART_NAMES, AnnyBody, BodyParams
+from humanmv.body.fitting import FitTargets, silhouette_fields, silhouette_loss
+from humanmv.cameras import Cameras
+from humanmv.render.mesh import vertex_normals
+from humanmv.shells.garments import ShellSpec, build_shells
+from humanmv.shells.shell import BindBody, Shell, ShellPoser, dress_mesh
+
+# How far (m) each part's surface may move out; inward moves are limited to INWARD of it.
+OUTWARD_LIMIT = {"torso": 0.08, "upper_leg": 0.06, "upper_arm": 0.04, "lower_leg": 0.04, "lower_arm": 0.03,
+                 "neck": 0.02, "head": 0.006, "hand": 0.004, "foot": 0.006, "eyes": 0.0}
+INWARD = 0.35
+# Candidate shells and the parameters fitted (initial values); all else is the kind's default.
+CANDIDATES = (
+    ShellSpec("short-hair", {"thickness": 0.015, "front": 0.045, "back": -0.07}),
+    ShellSpec("skirt", {"hem": 0.0, "flare": 0.04, "gap": 0.012}),
+    ShellSpec("long-hair", {"length": 0.25, "volume": 0.015}),
+    ShellSpec("bun", {"radius": 0.04}),
+)
+# The silhouette IoU (weighted mean over the images) each must add to be kept.
+KEEP_GAIN = {"short-hair": 0.003, "skirt": 0.005, "long-hair": 0.005, "bun": 0.003}
+RENDER_SIZE = 192  # px, the long side of the masks candidates are judged on
+FITTED = {"skirt": ("hem", "flare"), "long-hair": ("length", "volume"), "bun": ("radius",),
+          "short-hair": ("thickness",)}
+BOUNDS = {"hem": (-0.6, 1.0), "flare": (0.0, 0.2), "length": (0.05, 0.6), "volume": (0.0, 0.08),
+          "radius": (0.02, 0.07), "thickness": (0.004, 0.05)}
+
+
+@dataclass
+class SurfaceConfig:
+    """iterations: Adam steps of the offsets alone; candidate_iterations: steps per candidate
+    shell (with the offsets); a candidate is kept when it removes its `KEEP_GAIN` share of the
+    silhouette loss. controls: basis control points; sigma: their radius (m)."""
+
+    iterations: int = 40
+    candidate_iterations: int = 15
+    lr: float = 0.05
+    controls: int = 160
+    sigma: float = 0.07
+    view_weight: float = 1.0
+    laplacian_weight: float = 20.0
+    edge_weight: float = 5.0
+    symmetry_weight: float = 2.0
+    point_stride: int = 3
+    boundary_samples: int = 400
+    candidates: tuple[str, ...] = ("short-hair", "skirt", "long-hair", "bun")
+    seed: int = 0
+
+
+@dataclass
+class SurfaceResult:
+    """offsets: (V,) metres along the bind normals; specs / shells: the kept shells (bind);
+    vertices: (V, 3) the offset body as placed (world); posed: (N_i, 3) each shell as placed;
+    ious: the weighted silhouette IoU of the naked body, with the offsets, with each candidate
+    tried (added to the shells kept before it) and of the final surface."""
+
+    offsets: torch.Tensor
+    specs: list[ShellSpec]
+    shells: list[Shell]
+    vertices: torch.Tensor
+    posed: list[torch.Tensor]
+    ious: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class _Basis:
+    """Offsets of every vertex from control values: a row-normalised Gaussian of the bind
+    distance to controls of the same part (so the legs do not share offsets). The controls are
+    vertex ids (`topology`), the same for every phenotype."""
+
+    def __init__(self, bind: BindBody, ids: torch.Tensor, sigma: float) -> None:
+        v = bind.vertices
+        d2 = torch.cdist(v, v[ids]).square()
+        same = bind.parts[:, None] == bind.parts[ids][None, :]
+        w = torch.exp(-d2 / (2 * sigma**2)) * same
+        nearest = torch.where(same, d2, torch.full_like(d2, float("inf"))).argmin(1)
+        w[torch.arange(v.shape[0]), nearest] += 1e-6  # every vertex has a control of its part
+        self.weights = w / w.sum(1, keepdim=True)  # (V, K)
+        names = [n.split(".")[0] for n in PART_NAMES]
+        limit = torch.tensor([OUTWARD_LIMIT[n] for n in names])
+        self.limit = limit[bind.parts]  # (V,)
+
+    def offsets(self, controls: torch.Tensor) -> torch.Tensor:
+        x = self.weights @ controls
+        return torch.where(x > 0, torch.tanh(x), INWARD * torch.tanh(x)) * self.limit
+
+
+_TOPOLOGY: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def topology(body: AnnyBody, controls: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(control vertex ids (K,), mirror vertex of each vertex (V,)) on Anny's neutral body,
+    computed once per process (they depend on the mesh, not on the person)."""
+    key = (body.num_vertices, controls, seed)
+    if key not in _TOPOLOGY:
+        with torch.no_grad():
+            v = body(BodyParams.neutral(1, len(body.expression_names))).vertices[0].float()
+        _TOPOLOGY[key] = (_farthest_points(v, controls, np.random.default_rng(seed)), _mirror_index(v))
+    return _TOPOLOGY[key]
+
+
+def _farthest_points(v: torch.Tensor, count: int, rng: np.random.Generator) -> torch.Tensor:
+    ids = [int(rng.integers(v.shape[0]))]
+    dist = (v - v[ids[0]]).norm(dim=-1)
+    for _ in range(count - 1):
+        ids.append(int(dist.argmax()))
+        dist = torch.minimum(dist, (v - v[ids[-1]]).norm(dim=-1))
+    return torch.tensor(ids)
+
+
+def _mirror_index(v: torch.Tensor) -> torch.Tensor:
+    """(V,) the vertex nearest each vertex's mirror image (x -> -x)."""
+    mirrored = v * torch.tensor([-1.0, 1.0, 1.0])
+    out = torch.empty(v.shape[0], dtype=torch.long)
+    for s in range(0, v.shape[0], 4096):
+        out[s:s + 4096] = torch.cdist(mirrored[s:s + 4096], v).argmin(1)
+    return out
+
+
+def _edges(faces: torch.Tensor) -> torch.Tensor:
+    e = torch.cat([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    return torch.unique(torch.sort(e, 1).values, dim=0)
+
+
+@dataclass
+class _Silhouettes:
+    """The silhouettes the surface is fitted to: per image, its camera, fields and weight, and
+    the mask and camera (at most `RENDER_SIZE` px) its IoU is judged at."""
+
+    cameras: list[Cameras]
+    fields: list[tuple]
+    sizes: list[tuple[int, int]]
+    weights: list[float]
+    judge_cameras: list[Cameras] = field(default_factory=list)
+    judge_masks: list[torch.Tensor] = field(default_factory=list)
+
+    def add(self, camera: Cameras, mask: np.ndarray, weight: float, samples: int, rng: np.random.Generator) -> None:
+        h, w = mask.shape
+        self.cameras.append(camera)
+        self.fields.append(silhouette_fields(mask, samples, rng))
+        self.sizes.append((w, h))
+        self.weights.append(weight)
+        scale = min(1.0, RENDER_SIZE / max(w, h))
+        jw, jh = max(8, round(w * scale)), max(8, round(h * scale))
+        self.judge_cameras.append(camera.resized(jw, jh))
+        small = torch.nn.functional.interpolate(torch.from_numpy(mask.astype(np.float32))[None, None], (jh, jw),
+                                                mode="area")[0, 0]
+        self.judge_masks.append(small > 0.5)
+
+    def loss(self, points: torch.Tensor) -> torch.Tensor:
+        total = torch.zeros(())
+        for cam, f, (w, h), weight in zip(self.cameras, self.fields, self.sizes, self.weights):
+            uv, _ = cam.project(points)
+            total = total + weight * silhouette_loss(uv[0], *f, w, h)
+        return total / max(sum(self.weights), 1e-6)
+
+    def iou(self, mesh, renderer) -> float:
+        """The weighted mean silhouette IoU of `mesh` rendered at every image."""
+        total = 0.0
+        for cam, target, weight in zip(self.judge_cameras, self.judge_masks, self.weights):
+            drawn = renderer.render(mesh, cam, outputs=("mask",)).mask[0] > 0.5
+            total += weight * float((drawn & target).sum()) / max(float((drawn | target).sum()), 1.0)
+        return total / max(sum(self.weights), 1e-6)
+
+
+def fit_surface(body: AnnyBody, params: BodyParams, placement: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                photo_camera: Cameras, photo: FitTargets, renderer, views: list[tuple[Cameras, torch.Tensor]] | None = None,
+                config: SurfaceConfig | None = None) -> SurfaceResult:
+    """Fit offsets and shells to the photo's mask and to `views` [(camera (1 view), mask (H, W))].
+
+    params: the body (batch 1); placement: (rotation (3, 3), translation (3,), centre (3,)) as in
+    `recon.Avatar` (v = R (v_body - c) + c + t); renderer: judges each candidate shell by the
+    silhouette IoU it adds (rendered masks: the point loss the fit descends rewards any extra
+    points near a boundary, so it cannot say whether a shell is there)."""
+    cfg = config or SurfaceConfig()
+    start = time.perf_counter()
+    rng = np.random.default_rng(cfg.seed)
+    R, t, c = (x.float() for x in placement)
+    place = lambda v: (v - c) @ R.T + c + t  # noqa: E731
+    if photo.mask is None:
+        raise ValueError("the surface stage needs the photo's person mask")
+    sil = _Silhouettes([], [], [], [])
+    sil.add(photo_camera, np.asarray(photo.mask) > 0.5, 1.0, cfg.boundary_samples, rng)
+    for cam, mask in views or []:
+        w, h = (int(x) for x in cam.sizes[0])
+        sil.add(cam, mask[:h, :w].numpy() > 0.5, cfg.view_weight / max(len(views), 1), cfg.boundary_samples, rng)
+
+    bind = BindBody.of(body, params)
+    control_ids, mirror = topology(body, cfg.controls, cfg.seed)
+    basis = _Basis(bind, control_ids, cfg.sigma)
+    edges = _edges(bind.faces)
+    with torch.no_grad():
+        posed = place(body(params).vertices[0].float())
+    normals = vertex_normals(posed, bind.faces)
+    rest_len = (posed[edges[:, 0]] - posed[edges[:, 1]]).norm(dim=-1)
+    poser = ShellPoser(body, params)
+    pose = params.pose[0]
+    stride = cfg.point_stride
+
+    def body_terms(controls: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        d = basis.offsets(controls)
+        verts = posed + d[:, None] * normals
+        lap = d - torch.zeros_like(d).index_add(0, edges[:, 0], d[edges[:, 1]]).index_add(
+            0, edges[:, 1], d[edges[:, 0]]) / _degree(edges, d.shape[0])
+        length = (verts[edges[:, 0]] - verts[edges[:, 1]]).norm(dim=-1)
+        reg = {"laplacian": cfg.laplacian_weight * lap.square().mean() / 1e-4,
+               "edge": cfg.edge_weight * ((length - rest_len) / rest_len.clamp_min(1e-4)).square().mean(),
+               "symmetry": cfg.symmetry_weight * (d - d[mirror]).square().mean() / 1e-4}
+        return d, verts, reg
+
+    carried: dict[str, torch.Tensor] = {}
+
+    def shell_points(specs: list[ShellSpec]):
+        shells = build_shells(bind, _clamped(specs))
+        pts = []
+        for s in shells:
+            if s.kind not in carried or carried[s.kind].shape[0] != s.vertices.shape[0]:
+                carried[s.kind] = poser.carry(s.anchors, pose).float()
+            T = carried[s.kind]
+            pts.append(place((T[:, :3, :3] @ s.vertices[..., None])[..., 0] + T[:, :3, 3]))
+        return shells, pts
+
+    def run(specs: list[ShellSpec], controls: torch.Tensor, free: list[torch.Tensor], steps: int) -> None:
+        """Adam on `free` (the controls and/or shell parameters) for `steps` steps."""
+        groups = [{"params": [p], "lr": cfg.lr if p is controls else cfg.lr * 0.1} for p in free]
+        opt = torch.optim.Adam(groups)
+        fixed = None if any(p is controls for p in free) else body_terms(controls)
+        for _ in range(steps):
+            opt.zero_grad()
+            if fixed is None:
+                d, verts, reg = body_terms(controls)
+                reg_total = sum(reg.values())
+            else:
+                verts, reg_total = fixed[1].detach(), 0.0
+            _, pts = shell_points(specs)
+            points = torch.cat([verts[::stride]] + [p[::max(stride // 2, 1)] for p in pts])
+            loss = sil.loss(points) + reg_total
+            loss.backward()
+            opt.step()
+
+    def dressed_mesh(controls: torch.Tensor, specs: list[ShellSpec]):
+        with torch.no_grad():
+            d, verts, _ = body_terms(controls)
+            shells, pts = shell_points(specs)
+        return d, verts, shells, pts, dress_mesh(body.mesh(verts), shells, pts)
+
+    ious: dict[str, float] = {"naked": sil.iou(body.mesh(posed), renderer)}
+    controls = torch.zeros(basis.weights.shape[1], requires_grad=True)
+    run([], controls, [controls], cfg.iterations)
+    base = sil.iou(dressed_mesh(controls, [])[-1], renderer)
+    ious["offsets"] = base
+    kept: list[ShellSpec] = []
+    for kind in cfg.candidates:
+        spec = next(s for s in CANDIDATES if s.kind == kind)
+        trial = ShellSpec(kind, {k: torch.tensor(float(v), requires_grad=k in FITTED[kind])
+                                 for k, v in spec.params.items()})
+        free = [p for p in trial.params.values() if p.requires_grad]
+        run(kept + [trial], controls, free, cfg.candidate_iterations)
+        for p in free:
+            p.requires_grad_(False)
+        score = sil.iou(dressed_mesh(controls, kept + [trial])[-1], renderer)
+        ious[kind] = score
+        if score >= base + KEEP_GAIN[kind]:
+            kept.append(trial)
+            base = score
+    if kept:  # the offsets settle under the shells kept
+        run(kept, controls, [controls], cfg.candidate_iterations)
+    final = [ShellSpec(s.kind, {k: float(v) for k, v in _clamped([s])[0].params.items()}) for s in kept]
+    d, verts, shells, pts, mesh = dressed_mesh(controls, final)
+    ious["final"] = sil.iou(mesh, renderer)
+    return SurfaceResult(d.detach(), final, shells, verts.detach(), [p.detach() for p in pts], ious,
+                         time.perf_counter() - start)
+
+
+def _degree(edges: torch.Tensor, V: int) -> torch.Tensor:
+    ones = torch.ones(edges.shape[0])
+    return (torch.zeros(V).index_add(0, edges[:, 0], ones).index_add(0, edges[:, 1], ones)).clamp_min(1)
+
+
+def _clamped(specs: list[ShellSpec]) -> list[ShellSpec]:
+    """The specs with fitted parameters held inside their bounds (differentiably)."""
+    out = []
+    for s in specs:
+        params = {}
+        for k, v in s.params.items():
+            lo, hi = BOUNDS.get(k, (None, None))
+            params[k] = v.clamp(lo, hi) if torch.is_tensor(v) and lo is not None else v
+        out.append(ShellSpec(s.kind, params))
+    return out

@@ -1,0 +1,115 @@
+"""The surface stage (`--reconstruct surface`): offsets and the shells the silhouettes call for,
+on a person in a flared skirt the naked body cannot show, and on one without: the skirt is found
+from the photo and the views, novel-view silhouettes move towards the truth, nothing is added to
+a person who wears nothing loose, and avatar.json + surface.json rebuild the dressed mesh."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from humanmv.body.anny_model import BodyParams
+from humanmv.body.fitting import FitTargets
+from humanmv.cameras import orbit_cameras_around, ring_azimuths
+from humanmv.pipelines.subject import Subject
+from humanmv.recon import rebuild_vertices, reconstruct_avatar
+from humanmv.recon.surface import SurfaceConfig, fit_surface
+from humanmv.shells.garments import ShellSpec, build_shells
+from humanmv.shells.shell import BindBody, ShellPoser, dress_mesh
+from humanmv.views import Views
+
+SKIRT = ShellSpec("skirt", {"hem": 0.3, "flare": 0.12, "gap": 0.02})
+
+
+def _scene(body, renderer, specs):
+    """(subject, views): a photo of the person wearing `specs` from the front, a fit that got
+    their pose and shape right but knows only the naked body, and 6 views of the person."""
+    params = BodyParams.neutral(1, len(body.expression_names))
+    params = BodyParams(params.pose, torch.tensor([[0.4, 0.6, 0.5, 0.6, 0.5, 0.5]]), params.expression)
+    with torch.no_grad():
+        out = body(params)
+    verts = out.vertices[0]
+    texture = F.interpolate(torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0)), size=(256, 256),
+                            mode="bicubic", align_corners=False)[0].permute(1, 2, 0).clamp(0, 1)
+    naked = body.mesh(verts, texture=texture)
+    shells = build_shells(BindBody.of(body, params), specs)
+    poser = ShellPoser(body, params)
+    person = dress_mesh(naked, shells, [poser.pose(s, params.pose[0]).float() for s in shells])
+    photo_cam = orbit_cameras_around(verts, [0.0], 0.0, fov_deg=30.0, width=96, height=128)
+    seen = renderer.render(person, photo_cam, outputs=("rgb", "mask"))
+    kp, _ = photo_cam.project(out.keypoints[0])
+    targets = FitTargets(96, 128, kp[0].numpy(), torch.ones(len(kp[0])).numpy(), seen.mask[0].numpy() > 0.5)
+    subject = Subject(seen.rgb[0], seen.mask[0], "body", naked, photo_cam, verts, params, targets)
+    cams = orbit_cameras_around(verts, ring_azimuths(4), 0.0, fov_deg=30.0, width=96, height=128)
+    drawn = renderer.render(person, cams, outputs=("rgb", "mask"))
+    return subject, Views(cams, rgb=drawn.rgb, mask=drawn.mask)
+
+
+@pytest.fixture(scope="module")
+def skirted(body, renderer):
+    return _scene(body, renderer, [SKIRT])
+
+
+@pytest.fixture(scope="module")
+def reconstruction(skirted, renderer, body):
+    subject, views = skirted
+    return reconstruct_avatar(views, subject, "surface", renderer=renderer, body=body)
+
+
+def _iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    a, b = a > 0.5, b > 0.5
+    return (a & b).flatten(1).sum(1) / (a | b).flatten(1).sum(1)
+
+
+def test_surface_finds_the_skirt_and_the_views_move_towards_the_truth(skirted, reconstruction, renderer):
+    subject, views = skirted
+    naked = renderer.render(subject.avatar, views.cameras, outputs=("mask",)).mask
+    rec = reconstruction
+    assert rec.avatar.reconstruct == "surface"
+    assert [s.kind for s in rec.avatar.shell_specs] == ["skirt"], rec.avatar.shell_specs
+    flare = rec.avatar.shell_specs[0].params["flare"]
+    assert 0.06 < flare < 0.2, flare  # the truth: 0.12
+    before, after = _iou(views.mask, naked), _iou(views.mask, rec.views.mask)
+    assert float(after.min()) > 0.85, after  # every side, the photo's (az 0) and the novel ones
+    assert (after > before + 0.03).all(), (before, after)
+    again = renderer.render(rec.avatar.mesh, views.cameras, outputs=("mask",))
+    assert torch.equal(rec.views.mask, again.mask)  # the views are renders of the dressed avatar
+    # the skirt's own chart took the photo's colours: the front of the skirt is not black
+    front = rec.views.rgb[0][(rec.views.mask[0] > 0.5) & (naked[0] < 0.5)]
+    assert front.shape[0] > 50 and float(front.mean()) > 0.1
+
+
+def test_the_photo_alone_finds_the_skirt_and_widens_the_sides(skirted, renderer, body):
+    """A prior's views are renders of the naked avatar: only the photo's mask is evidence."""
+    subject, views = skirted
+    s = subject.avatar.vertices.mean(0)
+    result = fit_surface(body, subject.body_params, (torch.eye(3), torch.zeros(3), s), subject.photo_camera,
+                         subject.targets, renderer, [], SurfaceConfig())
+    assert [x.kind for x in result.specs] == ["skirt"], result.ious
+    assert result.ious["final"] > result.ious["naked"] + 0.05, result.ious
+    assert result.vertices.shape == subject.avatar.vertices.shape
+    assert result.offsets.abs().max() <= 0.08 + 1e-6  # the torso's bound
+
+
+def test_a_person_in_tight_clothes_gets_no_shell(body, renderer):
+    subject, views = _scene(body, renderer, [])
+    result = fit_surface(body, subject.body_params, (torch.eye(3), torch.zeros(3), torch.zeros(3)),
+                         subject.photo_camera, subject.targets, renderer,
+                         [(views.cameras[[i]], views.mask[i]) for i in range(4)])
+    assert result.specs == [], result.ious
+    assert float(result.offsets.abs().max()) < 0.01  # the silhouettes already fit
+
+
+def test_avatar_json_and_surface_json_rebuild_the_reconstruction(reconstruction, body):
+    rec = reconstruction
+    data = json.loads(json.dumps(rec.avatar.to_json(body)))
+    surface = json.loads(json.dumps(rec.avatar.surface_json()))
+    assert [s["kind"] for s in surface["shells"]] == ["skirt"]
+    rebuilt = rebuild_vertices(body, data, surface)
+    assert (rebuilt - rec.avatar.mesh.vertices).abs().max() < 1e-5
+    plain = replace(rec.avatar, offsets=None)
+    assert plain.to_json(body)["offsets"] is None

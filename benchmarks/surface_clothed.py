@@ -2,7 +2,7 @@
 right shape where the photo did not look?
 
     python benchmarks/surface_clothed.py [--split data/body-bench-clothed] [--subjects 20]
-        [--methods prior,prior[reconstruct=surface]] [--json out.json]
+        [--methods prior,prior[reconstruct=surface]] [--json out.json] [--wearing long-hair]
 
 Each subject's input view goes through the method as `humanmv generate` runs it
 (`eval.methods`); at its 24 ground-truth cameras it prints per method:
@@ -11,8 +11,9 @@ Each subject's input view goes through the method as `humanmv generate` runs it
   view's depth map back-projected to points (with the view's normals), predicted against true;
   the predicted depths are scaled by one factor per subject (the median ratio to the true
   depth: a single photo knows the person only up to scale);
-- the same split by what the subject wears (skirt or dress, long hair, neither), and the
-  paired 95% interval of each method against the first, over subjects.
+- the same for the subjects wearing each kind of loose garment (skirt, dress, long hair, bun or
+  ponytail, coat; a subject may be in several groups, or in "none of these"), and the paired
+  95% interval of each method against the first, over subjects.
 The split is written with `humanmv synth --preset body-bench-clothed` when it is missing.
 """
 
@@ -64,13 +65,15 @@ def chamfer(a, an, b, bn) -> tuple[float, float]:
     return float(dist) * 100, nc
 
 
-def kind_of(meta: dict) -> str:
+GROUPS = {"skirt": {"skirt"}, "dress": {"dress"}, "long hair": {"long-hair"}, "bun or ponytail": {"bun", "ponytail"},
+          "coat": {"coat"}}
+
+
+def groups_of(meta: dict) -> list[str]:
+    """The garment groups a subject belongs to (several, or "none of these")."""
     kinds = {s["kind"] for s in meta.get("outfit", [])}
-    if kinds & {"skirt", "dress"}:
-        return "skirt/dress"
-    if "long-hair" in kinds:
-        return "long hair"
-    return "other"
+    out = [g for g, members in GROUPS.items() if kinds & members]
+    return out or ["none of these"]
 
 
 def main() -> None:
@@ -79,6 +82,7 @@ def main() -> None:
     ap.add_argument("--subjects", type=int, default=20)
     ap.add_argument("--methods", default="prior,prior[reconstruct=surface]")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--wearing", default=None, help="only the subjects (of the first --subjects) wearing this shell kind")
     args = ap.parse_args()
     if not (args.split / "manifest.json").exists():
         subprocess.run([sys.executable, "-m", "humanmv", "synth", "--preset", "body-bench-clothed", "--subjects",
@@ -97,6 +101,9 @@ def main() -> None:
     folders = split_folders(args.split, "test", args.subjects)
     rows: dict[str, dict[str, list]] = {m: {"iou": [], "chamfer": [], "normal": [], "seconds": []} for m in methods}
     kinds = []
+    if args.wearing:
+        folders = [f for f in folders
+                   if args.wearing in {s["kind"] for s in json.loads((f / "meta.json").read_text()).get("outfit", [])}]
     for folder in folders:
         gt = read_subject(folder, layers=("rgb", "mask", "depth", "normal"))
         C = len(gt.cameras) - 1
@@ -104,7 +111,7 @@ def main() -> None:
         novel = [int(np.argmin(np.abs(((rig.az.numpy() - a) + 180) % 360 - 180))) for a in NOVEL]
         gt_rig = gt[list(range(C))]
         gpts, gnrm = points_of(gt_rig, rig)
-        kinds.append(kind_of(gt.meta))
+        kinds.append(groups_of(gt.meta))
         for m in methods:
             t = time.perf_counter()
             pred = predictors[m](gt, folder.name)
@@ -118,21 +125,25 @@ def main() -> None:
             rows[m]["chamfer"].append(cd)
             rows[m]["normal"].append(nc)
             rows[m]["seconds"].append(seconds)
-        print(f"{folder.name} {kinds[-1]:12s} " + "  ".join(
+            rows[m].setdefault("shells", []).append((pred.meta or {}).get("shells", []))
+        print(f"{folder.name} {'+'.join(kinds[-1]):16s} " + "  ".join(
             f"{m}: IoU {rows[m]['iou'][-1]:.3f} CD {rows[m]['chamfer'][-1]:.2f} NC {rows[m]['normal'][-1]:.3f}"
-            for m in methods), flush=True)
+            + (f" {rows[m]['shells'][-1]}" if rows[m]["shells"][-1] else "") for m in methods)
+            + f"  | wears {sorted(s['kind'] for s in gt.meta.get('outfit', []))}", flush=True)
     report = {"subjects": len(folders), "kinds": kinds, "methods": {}}
     print(f"\n{len(folders)} subjects of {args.split}; novel views az {NOVEL}")
-    groups = ["all"] + sorted(set(kinds))
+    groups = ["all"] + [g for g in list(GROUPS) + ["none of these"] if any(g in k for k in kinds)]
     for g in groups:
-        sel = np.array([g == "all" or k == g for k in kinds])
+        sel = np.array([g == "all" or g in k for k in kinds])
+        if sel.sum() < 2:
+            continue
         print(f"\n[{g}] n={int(sel.sum())}")
         print(f"{'method':36s} {'IoU':>7s} {'CD cm':>7s} {'NC':>7s}   vs {methods[0]}: dIoU [95%]   dCD [95%]")
         for m in methods:
-            r = {k: np.array(v)[sel] for k, v in rows[m].items()}
+            r = {k: np.array(v)[sel] for k, v in rows[m].items() if k != "shells"}
             line = f"{m:36s} {r['iou'].mean():7.3f} {r['chamfer'].mean():7.2f} {np.nanmean(r['normal']):7.3f}"
             if m != methods[0]:
-                base = {k: np.array(v)[sel] for k, v in rows[methods[0]].items()}
+                base = {k: np.array(v)[sel] for k, v in rows[methods[0]].items() if k != "shells"}
                 di, dc = paired_interval(base["iou"], r["iou"]), paired_interval(base["chamfer"], r["chamfer"])
                 line += f"   {di.mean:+.3f} [{di.low:+.3f},{di.high:+.3f}]   {dc.mean:+.2f} [{dc.low:+.2f},{dc.high:+.2f}]"
             print(line)

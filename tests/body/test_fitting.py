@@ -117,3 +117,47 @@ def test_the_lifter_puts_limbs_the_right_way_in_depth(body, renderer):
     with_lifter = error(fit_body(body, targets, lifter=load_pose_lifter()))
     without = error(fit_body(body, targets, FitConfig(limb_depth_weight=0.0)))
     assert with_lifter < 0.6 * without, (with_lifter, without)
+
+
+def test_silhouette_fields_measured_from_the_mask_edge():
+    """A 20 x 10 px rectangle: from pixel centres the outside field is 1 at the first pixel out
+    and boundary points sit half a pixel inside the edge; measured from the edge the field is
+    a signed distance (-0.5 / +0.5 either side of it) and the points lie on the edge."""
+    import numpy as np
+
+    from humanmv.body.fitting import silhouette_fields, silhouette_loss
+
+    mask = np.zeros((40, 40), bool)
+    mask[10:30, 15:25] = True
+    rng = np.random.default_rng(0)
+    centre_field, centre_pts = silhouette_fields(mask, 1000, rng)
+    edge_field, edge_pts = silhouette_fields(mask, 1000, rng, at_edge=True)
+    assert float(centre_field[0, 0, 20, 14]) == 1.0 and float(centre_field[0, 0, 20, 15]) == 0.0
+    assert float(edge_field[0, 0, 20, 14]) == 0.5 and float(edge_field[0, 0, 20, 15]) == -0.5
+    assert float(edge_field[0, 0, 20, 20]) < -4
+    left = centre_pts[:, 0] < 16
+    assert torch.allclose(centre_pts[left, 0], torch.tensor(15.5))
+    side = (edge_pts[:, 0] < 16) & (edge_pts[:, 1] > 12) & (edge_pts[:, 1] < 28)  # away from corners
+    assert side.any() and torch.allclose(edge_pts[side, 0], torch.tensor(15.0), atol=5e-3)
+    # an outline exactly on the edge costs (nearly) nothing measured from the edge
+    x0, x1, y0, y1 = 15.0, 25.0, 10.0, 30.0
+    ys = torch.linspace(y0, y1, 41)
+    xs = torch.linspace(x0, x1, 21)
+    outline = torch.cat([torch.stack([torch.full_like(ys, x0), ys], -1), torch.stack([torch.full_like(ys, x1), ys], -1),
+                         torch.stack([xs, torch.full_like(xs, y0)], -1), torch.stack([xs, torch.full_like(xs, y1)], -1)])
+    inner = torch.stack(torch.meshgrid(torch.linspace(16, 24, 9), torch.linspace(11, 29, 19), indexing="ij"), -1).reshape(-1, 2)
+    uv = torch.cat([outline, inner])
+    at_edge = float(silhouette_loss(uv, edge_field, edge_pts, 40, 40))  # left: the 4 corners, cut diagonally
+    at_centres = float(silhouette_loss(uv, centre_field, centre_pts, 40, 40))
+    assert at_edge < 0.1 and at_centres > 4 * at_edge, (at_edge, at_centres)
+    # front-facing points just inside the edge are pulled out unless only the outline is
+    near = torch.stack([torch.full((21,), x0 + 0.3), torch.linspace(y0 + 1, y1 - 1, 21)], -1)
+    sparse = outline[::4]
+    pts = torch.cat([sparse, near]).requires_grad_(True)
+    silhouette_loss(pts, edge_field, edge_pts, 40, 40).backward()
+    pull = pts.grad[len(sparse):, 0]
+    assert float(pull.max()) > 0 and float(pull.min()) >= 0  # descent moves them left, outwards
+    pts.grad = None
+    is_outline = torch.arange(len(pts)) < len(sparse)
+    silhouette_loss(pts, edge_field, edge_pts, 40, 40, outline=is_outline).backward()
+    assert torch.equal(pts.grad[len(sparse):], torch.zeros_like(near))

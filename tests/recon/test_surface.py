@@ -101,7 +101,12 @@ def test_a_person_in_tight_clothes_gets_no_shell(body, renderer):
                          subject.photo_camera, subject.targets, renderer,
                          [(views.cameras[[i]], views.mask[i]) for i in range(4)])
     assert result.specs == [], result.ious
-    assert float(result.offsets.abs().max()) < 0.01  # the silhouettes already fit
+    # the silhouettes already fit: the surface moves within a pixel (~1.5 cm here)
+    d = result.offsets.abs()
+    assert float(d.quantile(0.95)) < 0.01 and float(d.mean()) < 0.003, (float(d.quantile(0.95)), float(d.mean()))
+    # an exact fit stays within 2.5% IoU at this size (0.984 when written; 0.95 before only
+    # edge-on points were pulled to the boundary)
+    assert result.ious["final"] >= result.ious["naked"] - 0.025, result.ious
 
 
 def test_avatar_json_and_surface_json_rebuild_the_reconstruction(reconstruction, body):

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from humanmv.body.anny_model import POSE_BONES, AnnyBody, BodyOutput, BodyParams
 from humanmv.body.camera_fit import FitCamera, initial_camera, robust
@@ -127,11 +128,19 @@ class FitResult:
     used_keypoints: torch.Tensor | None = None
 
 
-def silhouette_fields(mask: np.ndarray, samples: int, rng: np.random.Generator):
+def silhouette_fields(mask: np.ndarray, samples: int, rng: np.random.Generator, at_edge: bool = False):
     """Outside distance transform (1, 1, H, W) and boundary pixels (S, 2) of the mask that do
-    not touch the image border (the person may continue beyond the frame there)."""
+    not touch the image border (the person may continue beyond the frame there).
+
+    at_edge: measure both from the mask's edge instead of from inside pixel centres (a signed
+    distance, negative inside, and boundary points moved half a pixel out to the edge). From
+    pixel centres a surface whose outline lies exactly on the edge is pulled half a pixel in,
+    which the fit can afford and a surface fitted to the pixel cannot."""
     inside = mask > 0.5
     dist_out = ndimage.distance_transform_edt(~inside).astype(np.float32)
+    if at_edge:
+        dist_in = ndimage.distance_transform_edt(inside).astype(np.float32)
+        dist_out = np.where(inside, 0.5 - dist_in, dist_out - 0.5).astype(np.float32)
     boundary = inside & ~ndimage.binary_erosion(inside, iterations=1)
     boundary[:2], boundary[-2:], boundary[:, :2], boundary[:, -2:] = False, False, False, False
     ys, xs = np.nonzero(boundary)
@@ -139,21 +148,30 @@ def silhouette_fields(mask: np.ndarray, samples: int, rng: np.random.Generator):
         keep = rng.choice(len(xs), samples, replace=False)
         xs, ys = xs[keep], ys[keep]
     pts = np.stack([xs, ys], -1).astype(np.float32) + 0.5
-    return torch.from_numpy(dist_out)[None, None], torch.from_numpy(pts)
+    if at_edge and len(xs):
+        gy, gx = np.gradient(ndimage.gaussian_filter(dist_out, 1.0))
+        out = np.stack([gx[ys, xs], gy[ys, xs]], -1)
+        pts += 0.5 * out / np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-6)
+    return torch.from_numpy(dist_out)[None, None], torch.from_numpy(pts.astype(np.float32))
 
 
 def silhouette_loss(uv: torch.Tensor, dist_out: torch.Tensor, boundary: torch.Tensor,
-                     width: int, height: int) -> torch.Tensor:
-    """uv: (N, 2) projected vertices. Distances in % of the image height."""
+                     width: int, height: int, outline: torch.Tensor | None = None) -> torch.Tensor:
+    """uv: (N, 2) projected vertices. Distances in % of the image height. outline: (N,) bool,
+    the points that may make the outline (seen edge-on), the only ones the boundary pixels pull
+    (None: all)."""
     grid = torch.stack([uv[:, 0] / width * 2 - 1, uv[:, 1] / height * 2 - 1], -1)
     in_frame = (grid.abs() <= 1).all(-1).float()
     outside = F.grid_sample(dist_out, grid[None, None], align_corners=False, padding_mode="border")[0, 0, 0]
     unit = 0.01 * height
-    inside_term = (outside / unit * in_frame).square().sum() / in_frame.sum().clamp_min(1)
+    inside_term = (outside.clamp_min(0) / unit * in_frame).square().sum() / in_frame.sum().clamp_min(1)
     if len(boundary) == 0:
         return inside_term
-    nearest = torch.cdist(boundary, uv).min(dim=1).values / unit
-    return inside_term + robust(nearest.square(), 10.0).mean()
+    # The nearest point is found without autograd and its distance recomputed with it: the
+    # same gradient as through the min of cdist, at a fraction of its cost.
+    edge = uv if outline is None else uv[outline]
+    nearest = torch.from_numpy(cKDTree(edge.detach().double().numpy()).query(boundary.double().numpy())[1])
+    return inside_term + robust((boundary - edge[nearest]).square().sum(-1) / unit**2, 10.0).mean()
 
 
 def pose_prior(pose: torch.Tensor) -> torch.Tensor:

@@ -103,8 +103,10 @@ class GeneratorMethod:
     def __call__(self, gt: Views, name: str) -> Views:
         from humanmv.pipelines.prior_views import generate_for_subject
 
-        v = generate_for_subject(self.studio, gt, name, self.choice, cameras=_rig(gt)).views
-        return Views(v.cameras, rgb=v.rgb, mask=v.mask, depth=v.depth, normal=v.normal)
+        result = generate_for_subject(self.studio, gt, name, self.choice, cameras=_rig(gt))
+        v = result.views
+        shells = [s.kind for s in result.avatar.shell_specs or []] if result.avatar is not None else []
+        return Views(v.cameras, rgb=v.rgb, mask=v.mask, depth=v.depth, normal=v.normal, meta={"shells": shells})
 
     def photo(self, image: Any, views: int, size: int) -> PhotoPrediction:
         result = self.studio.generate(image, self.choice, views=views, size=size)

@@ -83,7 +83,7 @@ class Avatar:
     def with_texture(self, texture: torch.Tensor) -> "Avatar":
         return replace(self, mesh=replace(self.mesh, texture=texture))
 
-    def dressed(self, surface, renderer=None) -> "Avatar":
+    def dressed(self, surface) -> "Avatar":
         """This avatar with a `recon.surface.SurfaceResult`'s offset body and shells; the shells'
         own charts take the colour of the body beneath (hair: of the top of the head)."""
         from humanmv.shells.shell import dress_mesh

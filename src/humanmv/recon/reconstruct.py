@@ -9,8 +9,9 @@ Modes (`--reconstruct`, each generator has a default):
              pose, shape and a rigid placement), then "texture" on the refitted body.
 - "surface": clothes and hair as geometry (`recon.surface.fit_surface`): body-surface offsets
              and the garment/hair shells the silhouettes call for, fitted to the photo's mask
-             and to every generated view that does not merely repeat the avatar; then the
-             photo and those views are fused into the texture of the dressed surface.
+             and to every generated view that does not merely repeat the avatar, on the
+             photo fit's pose; then the photo and those views are fused into the texture of
+             the dressed surface.
 
 After "texture" or "refit" every output view is a render of the one textured mesh, so the views
 agree from view to view by construction and avatar.glb is exactly what they show.
@@ -52,7 +53,7 @@ class ReconstructOptions:
     sharpness: float = option(2.0, "exponent on the facing cosine in the fusion (higher: the most frontal "
                               "view wins)", minimum=0.0)
     refit_iterations: int = option(40, "Adam steps of the body refit", minimum=0, maximum=10000)
-    surface_iterations: int = option(40, "Adam steps of the surface offsets (each candidate shell: 15 more)",
+    surface_iterations: int = option(80, "Adam steps of the surface offsets (each candidate shell: 15 more)",
                                      minimum=0, maximum=10000)
 
 
@@ -81,7 +82,10 @@ def reconstruct_avatar(views: Views, subject, mode: str, options: ReconstructOpt
     refit = None
     if mode == "surface":
         t = time.perf_counter()
-        avatar, evidence = dress_avatar(views, subject, avatar, body, renderer, o)
+        # No body refit first: a refit to clothed silhouettes spreads and fattens the body to
+        # fill a skirt, which the shells are there to fill.
+        evidence = views_with_evidence(views, avatar, renderer)
+        avatar = dress_avatar(evidence, subject, avatar, body, renderer, o)
         timings["surface"] = time.perf_counter() - t
         t = time.perf_counter()
         photo = Views(subject.photo_camera, rgb=subject.photo[None], mask=subject.person_mask[None])
@@ -117,22 +121,27 @@ def refit_avatar(views: Views, subject, body, options: ReconstructOptions) -> tu
 EVIDENCE_IOU = 0.97  # a view whose mask agrees this well with the avatar's says nothing new
 
 
-def dress_avatar(views: Views, subject, avatar: Avatar, body, renderer,
-                 options: ReconstructOptions) -> tuple[Avatar, Views | None]:
-    """The avatar with surface offsets and shells fitted to the photo's mask and to the views
-    that carry evidence (returned, or None: a prior's views are renders of the avatar itself)."""
-    if body is None or subject.body_params is None or subject.targets is None:
-        raise ValueError("the surface stage needs the body model and the subject's fit (body_params, targets)")
+def views_with_evidence(views: Views, avatar: Avatar, renderer) -> Views | None:
+    """The views whose masks say something the avatar does not (IoU with its own render below
+    `EVIDENCE_IOU`), or None: a prior's views are renders of the avatar itself."""
     own = renderer.render(avatar.mesh, views.cameras, outputs=("mask",)).mask
     inter = ((own > 0.5) & (views.mask > 0.5)).flatten(1).sum(1).float()
     union = ((own > 0.5) | (views.mask > 0.5)).flatten(1).sum(1).float().clamp_min(1)
     carries = inter / union < EVIDENCE_IOU
-    evidence = views[torch.nonzero(carries)[:, 0].tolist()] if bool(carries.any()) else None
+    return views[torch.nonzero(carries)[:, 0].tolist()] if bool(carries.any()) else None
+
+
+def dress_avatar(evidence: Views | None, subject, avatar: Avatar, body, renderer,
+                 options: ReconstructOptions) -> Avatar:
+    """The avatar with surface offsets and shells fitted to the photo's mask and to the
+    `evidence` views (`views_with_evidence`)."""
+    if body is None or avatar.params is None or subject.targets is None:
+        raise ValueError("the surface stage needs the body model and the subject's fit (body_params, targets)")
     pairs = [] if evidence is None else [(evidence.cameras[[i]], evidence.mask[i]) for i in range(len(evidence))]
     result = fit_surface(body, avatar.params, (avatar.rotation, avatar.translation, avatar.centre),
                          subject.photo_camera, subject.targets, renderer, pairs,
                          SurfaceConfig(iterations=options.surface_iterations))
-    return avatar.dressed(result, renderer), evidence
+    return avatar.dressed(result)
 
 
 def fuse_into_avatar(views: Views, subject, avatar: Avatar, renderer,

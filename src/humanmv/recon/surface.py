@@ -15,9 +15,12 @@ silhouette of every generated view that says something the avatar does not alrea
   out of trousers' silhouette costs more than it gains); the offsets then settle under the
   shells kept.
 
-The pose and placement stay as the fit (or refit) left them. Silhouette terms are the fit's
+The pose and placement stay as the fit left them. The descent uses the fit's silhouette terms
 (`body.fitting.silhouette_loss`: projected points inside the mask, every boundary pixel near a
-projected point), so no rasteriser is needed.
+projected point seen edge-on), measured from the mask's edge; what is kept is judged by
+rendering: candidate shells by the IoU they add, and a last move of the whole surface along its
+normals by the fraction of a photo pixel (`SHIFTS_PX`) that renders best, since points place an
+outline only to about a pixel.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from humanmv.shells.shell import BindBody, Shell, ShellPoser, dress_mesh
 
 # How far (m) each part's surface may move out; inward moves are limited to INWARD of it.
 OUTWARD_LIMIT = {"torso": 0.08, "upper_leg": 0.06, "upper_arm": 0.04, "lower_leg": 0.04, "lower_arm": 0.03,
-                 "neck": 0.02, "head": 0.006, "hand": 0.004, "foot": 0.006, "eyes": 0.0}
+                 "neck": 0.02, "head": 0.006, "hand": 0.01, "foot": 0.02, "eyes": 0.0}
 INWARD = 0.35
 # Candidate shells and the parameters fitted (initial values); all else is the kind's default.
 CANDIDATES = (
@@ -49,6 +52,9 @@ CANDIDATES = (
 # The silhouette IoU (weighted mean over the images) each must add to be kept.
 KEEP_GAIN = {"short-hair": 0.003, "skirt": 0.005, "long-hair": 0.005, "bun": 0.003}
 RENDER_SIZE = 192  # px, the long side of the masks candidates are judged on
+OUTLINE_COS = 0.3
+# The final move along the normals, in photo pixels: the best of these, then +-0.25 px around it.
+SHIFTS_PX = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5)
 FITTED = {"skirt": ("hem", "flare"), "long-hair": ("length", "volume"), "bun": ("radius",),
           "short-hair": ("thickness",)}
 BOUNDS = {"hem": (-0.6, 1.0), "flare": (0.0, 0.2), "length": (0.05, 0.6), "volume": (0.0, 0.08),
@@ -61,17 +67,17 @@ class SurfaceConfig:
     shell (with the offsets); a candidate is kept when it removes its `KEEP_GAIN` share of the
     silhouette loss. controls: basis control points; sigma: their radius (m)."""
 
-    iterations: int = 40
+    iterations: int = 80
     candidate_iterations: int = 15
     lr: float = 0.05
-    controls: int = 160
-    sigma: float = 0.07
+    controls: int = 800
+    sigma: float = 0.03
     view_weight: float = 1.0
-    laplacian_weight: float = 20.0
-    edge_weight: float = 5.0
-    symmetry_weight: float = 2.0
+    laplacian_weight: float = 2.0
+    edge_weight: float = 1.0
+    symmetry_weight: float = 0.2
     point_stride: int = 3
-    boundary_samples: int = 400
+    boundary_samples: int = 1000
     candidates: tuple[str, ...] = ("short-hair", "skirt", "long-hair", "bun")
     seed: int = 0
 
@@ -114,17 +120,18 @@ class _Basis:
         return torch.where(x > 0, torch.tanh(x), INWARD * torch.tanh(x)) * self.limit
 
 
-_TOPOLOGY: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+_TOPOLOGY: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
 
-def topology(body: AnnyBody, controls: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(control vertex ids (K,), mirror vertex of each vertex (V,)) on Anny's neutral body,
-    computed once per process (they depend on the mesh, not on the person)."""
+def topology(body: AnnyBody, controls: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(control vertex ids (K,), mirror vertex of each vertex (V,), edges (E, 2)) on Anny's
+    neutral body, computed once per process (they depend on the mesh, not on the person)."""
     key = (body.num_vertices, controls, seed)
     if key not in _TOPOLOGY:
         with torch.no_grad():
             v = body(BodyParams.neutral(1, len(body.expression_names))).vertices[0].float()
-        _TOPOLOGY[key] = (_farthest_points(v, controls, np.random.default_rng(seed)), _mirror_index(v))
+        _TOPOLOGY[key] = (_farthest_points(v, controls, np.random.default_rng(seed)), _mirror_index(v),
+                          _edges(body.faces))
     return _TOPOLOGY[key]
 
 
@@ -139,11 +146,10 @@ def _farthest_points(v: torch.Tensor, count: int, rng: np.random.Generator) -> t
 
 def _mirror_index(v: torch.Tensor) -> torch.Tensor:
     """(V,) the vertex nearest each vertex's mirror image (x -> -x)."""
-    mirrored = v * torch.tensor([-1.0, 1.0, 1.0])
-    out = torch.empty(v.shape[0], dtype=torch.long)
-    for s in range(0, v.shape[0], 4096):
-        out[s:s + 4096] = torch.cdist(mirrored[s:s + 4096], v).argmin(1)
-    return out
+    from scipy.spatial import cKDTree
+
+    mirrored = (v * torch.tensor([-1.0, 1.0, 1.0])).numpy()
+    return torch.from_numpy(cKDTree(v.numpy()).query(mirrored)[1]).long()
 
 
 def _edges(faces: torch.Tensor) -> torch.Tensor:
@@ -162,13 +168,15 @@ class _Silhouettes:
     weights: list[float]
     judge_cameras: list[Cameras] = field(default_factory=list)
     judge_masks: list[torch.Tensor] = field(default_factory=list)
+    masks: list[torch.Tensor] = field(default_factory=list)
 
     def add(self, camera: Cameras, mask: np.ndarray, weight: float, samples: int, rng: np.random.Generator) -> None:
         h, w = mask.shape
         self.cameras.append(camera)
-        self.fields.append(silhouette_fields(mask, samples, rng))
+        self.fields.append(silhouette_fields(mask, samples, rng, at_edge=True))
         self.sizes.append((w, h))
         self.weights.append(weight)
+        self.masks.append(torch.from_numpy(mask))
         scale = min(1.0, RENDER_SIZE / max(w, h))
         jw, jh = max(8, round(w * scale)), max(8, round(h * scale))
         self.judge_cameras.append(camera.resized(jw, jh))
@@ -176,20 +184,35 @@ class _Silhouettes:
                                                 mode="area")[0, 0]
         self.judge_masks.append(small > 0.5)
 
-    def loss(self, points: torch.Tensor) -> torch.Tensor:
+    def loss(self, points: torch.Tensor, normals: torch.Tensor) -> torch.Tensor:
+        """points, normals: (N, 3). Only points seen edge-on (|cos| < `OUTLINE_COS` between the
+        normal and the ray) are pulled to the boundary: a front-facing point just inside the
+        outline is nearer a boundary pixel than the outline's own points, and pulling it out
+        swells the body."""
         total = torch.zeros(())
         for cam, f, (w, h), weight in zip(self.cameras, self.fields, self.sizes, self.weights):
             uv, _ = cam.project(points)
-            total = total + weight * silhouette_loss(uv[0], *f, w, h)
+            with torch.no_grad():
+                ray = torch.nn.functional.normalize(points - cam.centers[0], dim=-1)
+                outline = (ray * normals).sum(-1).abs() < OUTLINE_COS
+            total = total + weight * silhouette_loss(uv[0], *f, w, h, outline if outline.sum() > 16 else None)
         return total / max(sum(self.weights), 1e-6)
 
-    def iou(self, mesh, renderer) -> float:
-        """The weighted mean silhouette IoU of `mesh` rendered at every image."""
+    def iou(self, mesh, renderer, full: bool = False) -> float:
+        """The weighted mean silhouette IoU of `mesh` rendered at every image (at most
+        `RENDER_SIZE` px, or each image's own size with `full`)."""
+        cameras, masks = (self.cameras, self.masks) if full else (self.judge_cameras, self.judge_masks)
         total = 0.0
-        for cam, target, weight in zip(self.judge_cameras, self.judge_masks, self.weights):
-            drawn = renderer.render(mesh, cam, outputs=("mask",)).mask[0] > 0.5
+        for cam, target, weight in zip(cameras, masks, self.weights):
+            drawn = renderer.render(mesh, cam, outputs=("mask",)).mask[0, :target.shape[0], :target.shape[1]] > 0.5
             total += weight * float((drawn & target).sum()) / max(float((drawn | target).sum()), 1.0)
         return total / max(sum(self.weights), 1e-6)
+
+    def pixel_size(self, points: torch.Tensor) -> float:
+        """Metres per pixel at the centre of `points` (N, 3) in the first (the photo's) image."""
+        cam = self.cameras[0]
+        z = float((cam.world_to_cam[0, :3, :3] @ points.mean(0) + cam.world_to_cam[0, :3, 3])[2])
+        return z / float(cam.K[0, 0, 0])
 
 
 def fit_surface(body: AnnyBody, params: BodyParams, placement: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
@@ -215,9 +238,8 @@ def fit_surface(body: AnnyBody, params: BodyParams, placement: tuple[torch.Tenso
         sil.add(cam, mask[:h, :w].numpy() > 0.5, cfg.view_weight / max(len(views), 1), cfg.boundary_samples, rng)
 
     bind = BindBody.of(body, params)
-    control_ids, mirror = topology(body, cfg.controls, cfg.seed)
+    control_ids, mirror, edges = topology(body, cfg.controls, cfg.seed)
     basis = _Basis(bind, control_ids, cfg.sigma)
-    edges = _edges(bind.faces)
     with torch.no_grad():
         posed = place(body(params).vertices[0].float())
     normals = vertex_normals(posed, bind.faces)
@@ -261,9 +283,13 @@ def fit_surface(body: AnnyBody, params: BodyParams, placement: tuple[torch.Tenso
                 reg_total = sum(reg.values())
             else:
                 verts, reg_total = fixed[1].detach(), 0.0
-            _, pts = shell_points(specs)
-            points = torch.cat([verts[::stride]] + [p[::max(stride // 2, 1)] for p in pts])
-            loss = sil.loss(points) + reg_total
+            shells, pts = shell_points(specs)
+            sub = max(stride // 2, 1)
+            points = torch.cat([verts[::stride]] + [p[::sub] for p in pts])
+            with torch.no_grad():
+                point_normals = torch.cat([normals[::stride]] + [vertex_normals(p, s.faces)[::sub]
+                                                                 for s, p in zip(shells, pts)])
+            loss = sil.loss(points, point_normals) + reg_total
             loss.backward()
             opt.step()
 
@@ -295,8 +321,27 @@ def fit_surface(body: AnnyBody, params: BodyParams, placement: tuple[torch.Tenso
     if kept:  # the offsets settle under the shells kept
         run(kept, controls, [controls], cfg.candidate_iterations)
     final = [ShellSpec(s.kind, {k: float(v) for k, v in _clamped([s])[0].params.items()}) for s in kept]
-    d, verts, shells, pts, mesh = dressed_mesh(controls, final)
-    ious["final"] = sil.iou(mesh, renderer)
+    d, verts, shells, pts, _ = dressed_mesh(controls, final)
+    # The point loss places an outline only to within a pixel (the nearest projected vertex of
+    # a boundary pixel may lie inside the outline); the body is finally moved along its normals
+    # by the fraction of a pixel that renders best.
+    movable = (basis.limit > 0).float()
+    px = sil.pixel_size(verts)
+    scored: dict[float, float] = {}
+
+    def score(k: float) -> tuple[float, float, float]:
+        if k not in scored:
+            moved = verts + (k * px * movable)[:, None] * normals
+            scored[k] = sil.iou(dress_mesh(body.mesh(moved), shells, pts), renderer, full=True)
+        return scored[k], -abs(k), k
+
+    _, _, coarse = max(score(k) for k in SHIFTS_PX)
+    best, _, k = max(score(coarse + f) for f in (-0.25, 0.0, 0.25))
+    ious["unshifted"] = scored[0.0]
+    d = d + k * px * movable
+    verts = posed + d[:, None] * normals
+    ious["final"] = best
+    ious["shift_px"] = k
     return SurfaceResult(d.detach(), final, shells, verts.detach(), [p.detach() for p in pts], ious,
                          time.perf_counter() - start)
 

@@ -2,7 +2,7 @@
 right shape where the photo did not look?
 
     python benchmarks/surface_clothed.py [--split data/body-bench-clothed] [--subjects 20]
-        [--methods prior,prior[reconstruct=surface]] [--json out.json] [--wearing long-hair]
+        [--methods prior,prior[reconstruct=surface]] [--json out.json] [--wearing long-hair] [--start 0]
 
 Each subject's input view goes through the method as `humanmv generate` runs it
 (`eval.methods`); at its 24 ground-truth cameras it prints per method:
@@ -80,13 +80,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", type=Path, default=Path("data/body-bench-clothed"))
     ap.add_argument("--subjects", type=int, default=20)
+    ap.add_argument("--start", type=int, default=0, help="skip the split's first START subjects")
     ap.add_argument("--methods", default="prior,prior[reconstruct=surface]")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--wearing", default=None, help="only the subjects (of the first --subjects) wearing this shell kind")
     args = ap.parse_args()
     if not (args.split / "manifest.json").exists():
         subprocess.run([sys.executable, "-m", "humanmv", "synth", "--preset", "body-bench-clothed", "--subjects",
-                        str(args.subjects), "--out", str(args.split)], check=True)
+                        str(args.start + args.subjects), "--out", str(args.split)], check=True)
     from humanmv.data.format import read_subject
     from humanmv.eval.bench import split_folders
     from humanmv.eval.image_metrics import mask_iou
@@ -98,7 +99,7 @@ def main() -> None:
         [m.strip() for m in _split_methods(args.methods)]
     studio = Studio(texture_size=512)
     predictors = {m: make_predictor(m, lambda: studio) for m in methods}
-    folders = split_folders(args.split, "test", args.subjects)
+    folders = split_folders(args.split, "test", args.start + args.subjects)[args.start:]
     rows: dict[str, dict[str, list]] = {m: {"iou": [], "chamfer": [], "normal": [], "seconds": []} for m in methods}
     kinds = []
     if args.wearing:

@@ -1,6 +1,7 @@
 """The surface stage on real full-body photos (no ground truth beyond the photo itself): the
 photo-view silhouette IoU of the naked fit and of the dressed avatar against the person mask,
-what shells were kept, the stage's time; and a sheet of each avatar all round to look at.
+what shells were kept, the stage's time and what it adds to `generate` (both runs from the same
+photo fit), the process's peak RSS; and a sheet of each avatar all round to look at.
 
     .venv/bin/python benchmarks/surface_photos.py [--sheet surface_photos.png] [--generator prior] [PHOTO ...]
 
@@ -25,6 +26,12 @@ def iou(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a & b).sum()) / max(float((a | b).sum()), 1.0)
 
 
+def peak_rss_gb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("photos", nargs="*", type=Path)
@@ -43,7 +50,9 @@ def main() -> None:
     for path in photos:
         image = load_image(path)
         fit = studio.fitter(image)
+        t = time.perf_counter()
         base = studio.generate(image, args.generator, photo_fit=fit, views=args.views, size=256)
+        naked_s = time.perf_counter() - t
         t = time.perf_counter()
         dressed = studio.generate(image, args.generator, photo_fit=fit, views=args.views, size=256,
                                   reconstruct="surface")
@@ -54,14 +63,16 @@ def main() -> None:
         worn = studio.renderer.render(dressed.avatar.mesh, cam, outputs=("mask",)).mask[0]
         kept = [s.kind for s in dressed.avatar.shell_specs or []]
         surface_s = dressed.timings.get("reconstruct_surface", float("nan"))
-        rows.append((path.name, iou(naked, mask), iou(worn, mask), kept, surface_s, seconds))
+        rows.append((path.name, iou(naked, mask), iou(worn, mask), kept, surface_s, seconds - naked_s))
         print(f"{path.name:16s} photo-view IoU naked {rows[-1][1]:.3f} -> surface {rows[-1][2]:.3f}  "
-              f"shells {kept}  surface stage {surface_s:.2f} s (generate {seconds:.1f} s)", flush=True)
+              f"shells {kept}  surface stage {surface_s:.2f} s; generate {naked_s:.1f} s -> {seconds:.1f} s "
+              f"(+{seconds - naked_s:.1f} s)", flush=True)
         for views in (base.views, dressed.views):
             tiles.append((views.on_white().clamp(0, 1) * 255).round().to(torch.uint8).numpy())
     if rows:
         print(f"mean photo-view IoU naked {np.mean([r[1] for r in rows]):.3f} -> surface "
-              f"{np.mean([r[2] for r in rows]):.3f}; surface stage {np.mean([r[4] for r in rows]):.2f} s mean")
+              f"{np.mean([r[2] for r in rows]):.3f}; surface stage {np.mean([r[4] for r in rows]):.2f} s mean, "
+              f"generate +{np.mean([r[5] for r in rows]):.2f} s mean; peak RSS {peak_rss_gb():.2f} GB")
     if args.sheet and tiles:
         save_png(args.sheet, make_grid(np.concatenate(tiles), cols=args.views, pad=2))
         print(f"sheet (per photo: naked row, dressed row) -> {args.sheet}")

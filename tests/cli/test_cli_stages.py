@@ -94,6 +94,34 @@ def test_avatar_json_rebuilds_the_refitted_mvdiff_avatar(tmp_path, examples_dir,
     _check_avatar_json(out, body, must_differ_from_fit=True)
 
 
+def test_surface_writes_surface_json_that_rebuilds_the_dressed_glb(tmp_path, examples_dir, body):
+    from scipy.spatial import cKDTree
+
+    from humanmv.io.glb import load_glb_mesh
+    from humanmv.recon import read_avatar_json, rebuild_vertices
+
+    out = tmp_path / "dressed"
+    proc = run(HUMANMV, "generate", str(examples_dir / "astronaut.jpg"), "--out", str(out), "--reconstruct", "surface",
+               "--views", "4", "--size", "64", "--texture-size", "256", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    data = read_avatar_json(out / "avatar.json")
+    surface = json.loads((out / "surface.json").read_text())
+    assert data["reconstruct"] == "surface" and data["offsets"]["file"] == "surface.json"
+    assert surface["format"] == "humanmv.surface" and len(surface["offsets"]) == body.num_vertices
+    assert [s["kind"] for s in data["shells"]] == [k for spec in surface["shells"] for k in _made_by(spec["kind"])]
+    run_info = json.loads((out / "run.json").read_text())
+    assert "reconstruct_surface" in json.dumps(run_info)
+    rebuilt = rebuild_vertices(body, data, surface).numpy()
+    glb = load_glb_mesh(out / "avatar.glb").vertices
+    # the GLB splits vertices at UV seams: the same points, some repeated
+    assert np.abs(cKDTree(rebuilt).query(glb)[0]).max() < 1e-5
+    assert np.abs(cKDTree(glb).query(rebuilt)[0]).max() < 1e-5
+
+
+def _made_by(kind: str) -> list[str]:
+    return {"long-hair": ["scalp-hair", "long-hair"], "bun": ["scalp-hair", "bun"], "short-hair": ["scalp-hair"]}.get(kind, [kind])
+
+
 def _check_avatar_json(out: Path, body, must_differ_from_fit: bool) -> None:
     from humanmv.body.anny_model import BodyParams
     from humanmv.io.glb import load_glb_mesh, split_uv_seams

@@ -42,6 +42,18 @@ def test_rigged_and_static_glbs_are_valid(files):
     assert not static["info"]["hasSkins"] and static["info"]["animationCount"] == 0
 
 
+def test_a_dressed_avatar_glb_is_valid(body, tmp_path):
+    """Offsets, a skirt and a bun as one skinned mesh: still no errors and no warnings."""
+    dressed = write_rigged_and_static(body, tmp_path, dressed=True)
+    rigged, static = validate(dressed["rigged"], dressed["static"])
+    for report in (rigged, static):
+        assert (report["errors"], report["warnings"]) == (0, 0), report["messages"][:10]
+    rig = dressed["rig"]
+    assert rig.vertices.shape[0] > body.num_vertices  # the shells are in it
+    split = split_uv_seams(rig.vertices, rig.faces, rig.uvs, rig.uv_faces)
+    assert rigged["info"]["hasSkins"] and rigged["info"]["totalVertexCount"] == len(split.positions)
+
+
 def test_the_validator_catches_broken_skin_weights(files, tmp_path):
     from humanmv.rig import save_rigged_glb
 

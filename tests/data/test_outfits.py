@@ -1,12 +1,11 @@
 import dataclasses
 
 import numpy as np
-import pytest
 import torch
 
 from humanmv.body.anny_model import PART_NAMES, BodyParams
 from humanmv.data.appearance import BOTTOMS, sample_appearance
-from humanmv.data.engine import SubjectRenderer, SubjectSampler, get_preset
+from humanmv.data.engine import get_preset
 from humanmv.data.outfits import paint_charts, sample_outfit
 from humanmv.shells.garments import KINDS, ShellSpec, build_shells
 from humanmv.shells.labels import label_of
@@ -15,16 +14,6 @@ from humanmv.shells.shell import _FREE_SQUARES, CHART_OF_KIND, BindBody, chart_b
 # body-bench-clothed cut down to 3 small views (+ the input photo).
 SMALL = dataclasses.replace(get_preset("body-bench-clothed"), azimuths=(0.0, 90.0, 180.0), elevations=(0.0,) * 3,
                             size=64)
-
-
-@pytest.fixture(scope="module")
-def sample_subject(body):
-    return SubjectSampler(body)
-
-
-@pytest.fixture(scope="module")
-def subject_renderer(body, renderer):
-    return SubjectRenderer(body, renderer, texture_size=256)
 
 
 def test_clothed_presets():

@@ -7,22 +7,12 @@ import pytest
 import torch
 
 from humanmv.body.anny_model import PART_NAMES
-from humanmv.data.engine import POSE_FAMILIES, Preset, SubjectRenderer, SubjectSampler, get_preset, sample_pose
+from humanmv.data.engine import POSE_FAMILIES, Preset, get_preset, sample_pose
 from humanmv.data.format import read_subject, write_subject
 from humanmv.data.synth import split_of
 from humanmv.errors import ConfigError
 
 TINY = Preset("tiny", "body", (0.0, 90.0, 180.0), (0.0, 0.0, 0.0), 64)
-
-
-@pytest.fixture(scope="module")
-def sample_subject(body):
-    return SubjectSampler(body)
-
-
-@pytest.fixture(scope="module")
-def subject_renderer(body, renderer):
-    return SubjectRenderer(body, renderer, texture_size=256)
 
 
 def _digest(folder):

@@ -119,6 +119,7 @@ def refit_avatar(views: Views, subject, body, options: ReconstructOptions) -> tu
 
 
 EVIDENCE_IOU = 0.97  # a view whose mask agrees this well with the avatar's says nothing new
+SURFACE_VIEWS = 8  # the surface is fitted to at most this many evidence views, spread over them
 
 
 def views_with_evidence(views: Views, avatar: Avatar, renderer) -> Views | None:
@@ -134,10 +135,13 @@ def views_with_evidence(views: Views, avatar: Avatar, renderer) -> Views | None:
 def dress_avatar(evidence: Views | None, subject, avatar: Avatar, body, renderer,
                  options: ReconstructOptions) -> Avatar:
     """The avatar with surface offsets and shells fitted to the photo's mask and to the
-    `evidence` views (`views_with_evidence`)."""
+    `evidence` views (`views_with_evidence`; at most `SURFACE_VIEWS` of them, spread evenly
+    over their order: the stage's time grows with every view)."""
     if body is None or avatar.params is None or subject.targets is None:
         raise ValueError("the surface stage needs the body model and the subject's fit (body_params, targets)")
-    pairs = [] if evidence is None else [(evidence.cameras[[i]], evidence.mask[i]) for i in range(len(evidence))]
+    used = [] if evidence is None else sorted({round(float(x)) for x in
+                                               torch.linspace(0, len(evidence) - 1, min(len(evidence), SURFACE_VIEWS))})
+    pairs = [(evidence.cameras[[i]], evidence.mask[i]) for i in used]
     result = fit_surface(body, avatar.params, (avatar.rotation, avatar.translation, avatar.centre),
                          subject.photo_camera, subject.targets, renderer, pairs,
                          SurfaceConfig(iterations=options.surface_iterations))

@@ -76,7 +76,7 @@ def main() -> None:
         for (label, avatar), trust, sharpness in itertools.product(
                 (("fused", unrefitted), ("refit + fused", refitted)), args.photo_trust, args.sharpness):
             options = ReconstructOptions(photo_trust=trust, sharpness=sharpness)
-            _, out = fuse_into_avatar(raw.views, subject, avatar, studio.renderer, options)
+            _, out = fuse_into_avatar(raw.views, subject, avatar, studio.renderer, options, sources=raw.views)
             rows.setdefault(f"{label}, photo trust {trust:g}, sharpness {sharpness:g}", []).append(
                 scores(out, truth, back))
     print(f"# {len(folders)} {args.split} subjects x {len(rig)} views ({time.perf_counter() - t0:.0f} s; "

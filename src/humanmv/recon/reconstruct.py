@@ -80,29 +80,20 @@ def reconstruct_avatar(views: Views, subject, mode: str, options: ReconstructOpt
         return Reconstruction(avatar, _with_rendered_layers(views, avatar, renderer), None, timings)
 
     refit = None
-    if mode == "surface":
-        t = time.perf_counter()
-        # No body refit first: a refit to clothed silhouettes spreads and fattens the body to
-        # fill a skirt, which the shells are there to fill.
-        evidence = views_with_evidence(views, avatar, renderer)
-        avatar = dress_avatar(evidence, subject, avatar, body, renderer, o)
-        timings["surface"] = time.perf_counter() - t
-        t = time.perf_counter()
-        photo = Views(subject.photo_camera, rgb=subject.photo[None], mask=subject.person_mask[None])
-        groups, trust = ([evidence, photo], [1.0, o.photo_trust]) if evidence is not None else ([photo], [1.0])
-        fused = fuse_views_into_texture(avatar.mesh, groups, renderer, trust=trust,
-                                        config=FusionConfig(sharpness=o.sharpness))
-        avatar = avatar.with_texture(fused.texture)
-        out = renderer.render(avatar.mesh, views.cameras, outputs=RENDERED_LAYERS)
-        timings["fuse"] = time.perf_counter() - t
-        return Reconstruction(replace(avatar, reconstruct=mode), Views.from_render(views.cameras, out, meta=views.meta),
-                              None, timings)
+    evidence: Views | None = views
     if mode == "refit":
         t = time.perf_counter()
         refit, avatar = refit_avatar(views, subject, body, o)
         timings["refit"] = time.perf_counter() - t
+    if mode == "surface":
+        # No body refit first: a refit to clothed silhouettes spreads and fattens the body to
+        # fill a skirt, which the shells are there to fill.
+        t = time.perf_counter()
+        evidence = views_with_evidence(views, avatar, renderer)
+        avatar = dress_avatar(evidence, subject, avatar, body, renderer, o)
+        timings["surface"] = time.perf_counter() - t
     t = time.perf_counter()
-    avatar, out = fuse_into_avatar(views, subject, avatar, renderer, o)
+    avatar, out = fuse_into_avatar(views, subject, avatar, renderer, o, sources=evidence)
     timings["fuse"] = time.perf_counter() - t
     return Reconstruction(replace(avatar, reconstruct=mode), out, refit, timings)
 
@@ -148,12 +139,13 @@ def dress_avatar(evidence: Views | None, subject, avatar: Avatar, body, renderer
     return avatar.dressed(result)
 
 
-def fuse_into_avatar(views: Views, subject, avatar: Avatar, renderer,
-                     options: ReconstructOptions) -> tuple[Avatar, Views]:
-    """Fuse the views and the photo into `avatar`'s texture; returns the new avatar and its
-    renders at the views' cameras."""
+def fuse_into_avatar(views: Views, subject, avatar: Avatar, renderer, options: ReconstructOptions, *,
+                     sources: Views | None) -> tuple[Avatar, Views]:
+    """Fuse `sources` (usually `views` themselves; None: the photo alone) and the photo into
+    `avatar`'s texture; returns the new avatar and its renders at `views`' cameras."""
     photo = Views(subject.photo_camera, rgb=subject.photo[None], mask=subject.person_mask[None])
-    fused = fuse_views_into_texture(avatar.mesh, [views, photo], renderer, trust=[1.0, options.photo_trust],
+    groups, trust = ([sources, photo], [1.0, options.photo_trust]) if sources is not None else ([photo], [1.0])
+    fused = fuse_views_into_texture(avatar.mesh, groups, renderer, trust=trust,
                                     config=FusionConfig(sharpness=options.sharpness))
     avatar = avatar.with_texture(fused.texture)
     out = renderer.render(avatar.mesh, views.cameras, outputs=RENDERED_LAYERS)

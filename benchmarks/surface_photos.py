@@ -21,11 +21,6 @@ import torch
 FULL_BODY = ("messi5.jpg", "person.jpg", "basketball1.png")
 
 
-def iou(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a > 0.5, b > 0.5
-    return float((a & b).sum()) / max(float((a | b).sum()), 1.0)
-
-
 def peak_rss_gb() -> float:
     import resource
 
@@ -39,6 +34,7 @@ def main() -> None:
     ap.add_argument("--sheet", type=Path, default=None)
     ap.add_argument("--views", type=int, default=8)
     args = ap.parse_args()
+    from humanmv.eval.image_metrics import mask_iou
     from humanmv.io.grid import make_grid
     from humanmv.io.images import load_image, save_png
     from humanmv.paths import cache_dir
@@ -63,7 +59,8 @@ def main() -> None:
         worn = studio.renderer.render(dressed.avatar.mesh, cam, outputs=("mask",)).mask[0]
         kept = [s.kind for s in dressed.avatar.shell_specs or []]
         surface_s = dressed.timings.get("reconstruct_surface", float("nan"))
-        rows.append((path.name, iou(naked, mask), iou(worn, mask), kept, surface_s, seconds - naked_s))
+        naked_iou, worn_iou = (float(mask_iou(m[None], mask[None])) for m in (naked, worn))
+        rows.append((path.name, naked_iou, worn_iou, kept, surface_s, seconds - naked_s))
         print(f"{path.name:16s} photo-view IoU naked {rows[-1][1]:.3f} -> surface {rows[-1][2]:.3f}  "
               f"shells {kept}  surface stage {surface_s:.2f} s; generate {naked_s:.1f} s -> {seconds:.1f} s "
               f"(+{seconds - naked_s:.1f} s)", flush=True)

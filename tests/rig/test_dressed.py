@@ -82,7 +82,7 @@ def test_a_skirt_2cm_off_the_legs_keeps_its_offsets_through_the_walk(body, dress
 
 
 def test_avatar_json_and_surface_json_rebuild_the_dressed_mesh(body, dressed, dressed_rig):
-    from humanmv.recon import rebuild_vertices
+    from humanmv.recon import rebuild_bind_vertices, rebuild_vertices
 
     data = json.loads(json.dumps(dressed.to_json(body, rig=dressed.rig_json(dressed_rig, body))))
     surface = json.loads(json.dumps(dressed.surface_json()))
@@ -92,6 +92,9 @@ def test_avatar_json_and_surface_json_rebuild_the_dressed_mesh(body, dressed, dr
     rebuilt = rebuild_vertices(body, data, surface)
     assert rebuilt.shape == dressed.mesh.vertices.shape
     assert (rebuilt - dressed.mesh.vertices).abs().max() < 1e-5
+    bind = rebuild_bind_vertices(body, data, surface)  # avatar.glb's POSITION
+    assert bind.shape == dressed_rig.vertices.shape
+    assert (bind - dressed_rig.vertices).abs().max() < 1e-5
     naked = rebuild_vertices(body, data)
     assert naked.shape[0] == body.num_vertices
     assert (naked - dressed.mesh.vertices[:body.num_vertices]).norm(dim=-1).max() > 0.005

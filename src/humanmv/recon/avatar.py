@@ -17,7 +17,8 @@ avatar.json, from which the exact mesh can be rebuilt with the Anny body model.
         file, skin           "avatar.glb", the glTF skin's name ("anny")
         bind                 {pose: "zero", vertices: V, formula}: the bind mesh is Anny with
                              params' phenotype and expression at pose zero, unplaced (world
-                             frame); `rebuild_bind_vertices` gives it
+                             frame; after the surface stage, with its offsets and shells);
+                             `rebuild_bind_vertices` gives it
         joints, parents      Anny's bone names in the skin's joint order, parent indices (-1 root)
         influences           4: the largest 4 of Anny's skinning weights, renormalised
         pose                 the photo's pose: {clip: "photo", pose_axis_angle (= params'),
@@ -226,25 +227,34 @@ def rebuild_vertices(body: AnnyBody, data: dict, surface: dict | None = None) ->
     c = torch.tensor(placement["centre"], dtype=torch.float32)
     with torch.no_grad():
         verts = body(params).vertices[0].float().cpu()
-    placed = (verts - c) @ R.T + c + t
+    out = _dressed(body, params, verts, surface, posed=True)
+    return (out - c) @ R.T + c + t
+
+
+def rebuild_bind_vertices(body: AnnyBody, data: dict, surface: dict | None = None) -> torch.Tensor:
+    """(V, 3) float32 world vertices of the rig's bind mesh an avatar.json dict describes: the
+    body at pose zero, unplaced (avatar.glb's POSITION, before its seams are split); with the
+    surface.json dict, the offset body followed by the shells at the bind pose."""
+    params = BodyParams.from_dict(data["params"], body.expression_names)
+    params.pose = torch.zeros_like(params.pose)
+    with torch.no_grad():
+        verts = body(params).vertices[0].float().cpu()
+    return _dressed(body, params, verts, surface, posed=False)
+
+
+def _dressed(body: AnnyBody, params: BodyParams, verts: torch.Tensor, surface: dict | None,
+             posed: bool) -> torch.Tensor:
+    """`verts` (V, 3) of `params`' body (unplaced) with surface.json's offsets along their
+    normals, followed by its shells (posed at `params`' pose, or at the bind pose)."""
     if surface is None:
-        return placed
+        return verts
     from humanmv.render.mesh import vertex_normals
     from humanmv.shells.garments import ShellSpec, build_shells
     from humanmv.shells.shell import BindBody, ShellPoser
 
     offsets = torch.tensor(surface["offsets"], dtype=torch.float32)
-    out = [placed + offsets[:, None] * vertex_normals(placed, body.faces)]
+    out = [verts + offsets[:, None] * vertex_normals(verts, body.faces)]
+    shells = build_shells(BindBody.of(body, params), [ShellSpec.from_dict(s) for s in surface["shells"]])
     poser = ShellPoser(body, params)
-    for shell in build_shells(BindBody.of(body, params), [ShellSpec.from_dict(s) for s in surface["shells"]]):
-        out.append((poser.pose(shell, params.pose[0]).float() - c) @ R.T + c + t)
+    out += [poser.pose(s, params.pose[0]).float() if posed else s.vertices.float() for s in shells]
     return torch.cat(out)
-
-
-def rebuild_bind_vertices(body: AnnyBody, data: dict) -> torch.Tensor:
-    """(V, 3) float32 world vertices of the rig's bind mesh an avatar.json dict describes: the
-    body at pose zero, unplaced (avatar.glb's POSITION, before its seams are split)."""
-    params = BodyParams.from_dict(data["params"], body.expression_names)
-    params.pose = torch.zeros_like(params.pose)
-    with torch.no_grad():
-        return body(params).vertices[0].float().cpu()

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from humanmv.errors import ConfigError
+from humanmv.eval.image_metrics import mask_iou
 from humanmv.options import option
 from humanmv.recon.avatar import Avatar
 from humanmv.recon.body_refit import RefitConfig, RefitResult, refit_body_to_views
@@ -117,9 +118,7 @@ def views_with_evidence(views: Views, avatar: Avatar, renderer) -> Views | None:
     """The views whose masks say something the avatar does not (IoU with its own render below
     `EVIDENCE_IOU`), or None: a prior's views are renders of the avatar itself."""
     own = renderer.render(avatar.mesh, views.cameras, outputs=("mask",)).mask
-    inter = ((own > 0.5) & (views.mask > 0.5)).flatten(1).sum(1).float()
-    union = ((own > 0.5) | (views.mask > 0.5)).flatten(1).sum(1).float().clamp_min(1)
-    carries = inter / union < EVIDENCE_IOU
+    carries = mask_iou(own, views.mask) < EVIDENCE_IOU
     return views[torch.nonzero(carries)[:, 0].tolist()] if bool(carries.any()) else None
 
 

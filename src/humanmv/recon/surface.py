@@ -34,6 +34,7 @@ import torch
 from humanmv.body.anny_model import PART_NAMES, AnnyBody, BodyParams
 from humanmv.body.fitting import FitTargets, silhouette_fields, silhouette_loss
 from humanmv.cameras import Cameras
+from humanmv.eval.image_metrics import mask_iou
 from humanmv.render.mesh import vertex_normals
 from humanmv.shells.garments import ShellSpec, build_shells
 from humanmv.shells.shell import BindBody, Shell, ShellPoser, dress_mesh
@@ -87,7 +88,8 @@ class SurfaceResult:
     """offsets: (V,) metres along the bind normals; specs / shells: the kept shells (bind);
     vertices: (V, 3) the offset body as placed (world); posed: (N_i, 3) each shell as placed;
     ious: the weighted silhouette IoU of the naked body, with the offsets, with each candidate
-    tried (added to the shells kept before it) and of the final surface."""
+    tried (added to the shells kept before it), of the final surface before ("unshifted") and
+    after its last move along the normals ("final"), and that move ("shift_px", photo pixels)."""
 
     offsets: torch.Tensor
     specs: list[ShellSpec]
@@ -204,8 +206,8 @@ class _Silhouettes:
         cameras, masks = (self.cameras, self.masks) if full else (self.judge_cameras, self.judge_masks)
         total = 0.0
         for cam, target, weight in zip(cameras, masks, self.weights):
-            drawn = renderer.render(mesh, cam, outputs=("mask",)).mask[0, :target.shape[0], :target.shape[1]] > 0.5
-            total += weight * float((drawn & target).sum()) / max(float((drawn | target).sum()), 1.0)
+            drawn = renderer.render(mesh, cam, outputs=("mask",)).mask[:, :target.shape[0], :target.shape[1]]
+            total += weight * float(mask_iou(drawn, target[None]))
         return total / max(sum(self.weights), 1e-6)
 
     def pixel_size(self, points: torch.Tensor) -> float:

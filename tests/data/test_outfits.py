@@ -131,3 +131,26 @@ def test_paint_charts_paints_what_the_charted_shells_show_and_nothing_else(body)
     lit = red[box & (red.sum(-1) > 0)]
     assert lit.shape[0] > 0.5 * int(box.sum())
     assert torch.allclose(lit, torch.tensor([0.9, 0.1, 0.2]).expand_as(lit), atol=1e-6)
+
+
+def test_garment_texels_are_where_the_garments_are_painted(subject_renderer):
+    """`garment_texels` (what the completion benchmark scores) marks the texels `paint_texture`
+    gives the top's and the bottom's colours, and no skin."""
+    from dataclasses import replace
+
+    from humanmv.data.appearance import garment_texels, paint_texture, sample_appearance
+
+    atlas = subject_renderer.atlas
+    look = replace(sample_appearance(np.random.default_rng(3)), top="t-shirt", bottom="shorts",
+                   top_colour=[0.0, 1.0, 0.0], top_pattern="solid", bottom_colour=[0.0, 0.0, 1.0],
+                   bottom_pattern="solid", hair_style="short")  # long hair would paint over the top's back
+    texture = paint_texture(atlas, look, np.random.default_rng(0))
+    top, bottom = garment_texels(atlas, look)
+    green = (texture - torch.tensor([0.0, 1.0, 0.0])).abs().amax(-1) < 1e-6
+    blue = (texture - torch.tensor([0.0, 0.0, 1.0])).abs().amax(-1) < 1e-6
+    assert top.sum() > 1000 and bottom.sum() > 1000
+    assert torch.equal(top & ~bottom, green)
+    assert torch.equal(bottom, blue)  # the shorts are painted over the top's hem
+    lower_legs = atlas.parts("lower_leg.L", "lower_leg.R")
+    assert not (bottom & lower_legs).any()  # shorts end above the knee
+    assert garment_texels(atlas, replace(look, top="none"))[0] is None

@@ -141,6 +141,24 @@ def _pattern(kind: str, colour: torch.Tensor, pos: torch.Tensor, rng: np.random.
     return colour * (1 - t[..., None]) + second * t[..., None]
 
 
+def garment_texels(atlas: UVAtlas, look: Appearance) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """(top, bottom): (S, S) bool texels of Anny's layout that `look`'s top and its trousers,
+    shorts, skirt or dress cover (top None without one; a dress's bottom includes its bodice)."""
+    y = atlas.position[..., 1]
+    knee_y = atlas.floor_y + 0.28 * atlas.height
+    hip_y = atlas.floor_y + 0.50 * atlas.height
+    sleeves = {"t-shirt": ("upper_arm.L", "upper_arm.R"), "long-sleeve": ("upper_arm.L", "upper_arm.R",
+               "lower_arm.L", "lower_arm.R"), "tank-top": ()}.get(look.top)
+    top = None if sleeves is None else atlas.parts("torso", *sleeves) & (y > hip_y - 0.08)
+    legs = atlas.parts("upper_leg.L", "upper_leg.R", "lower_leg.L", "lower_leg.R", "torso")
+    bottom_end = {"trousers": atlas.floor_y + 0.05, "shorts": knee_y + 0.12, "skirt": knee_y + 0.02,
+                  "dress": knee_y - 0.05}[look.bottom]
+    bottom = legs & (y < hip_y) & (y > bottom_end)
+    if look.bottom == "dress":
+        bottom = bottom | (atlas.parts("torso") & (y >= hip_y))
+    return top, bottom
+
+
 def paint_texture(atlas: UVAtlas, look: Appearance, rng: np.random.Generator) -> torch.Tensor:
     """(S, S, 3) float32 albedo texture of a subject wearing `look`."""
     pos, S = atlas.position, atlas.size
@@ -148,26 +166,17 @@ def paint_texture(atlas: UVAtlas, look: Appearance, rng: np.random.Generator) ->
                           size=(S, S), mode="bilinear", align_corners=False)[0, 0]
     tex = torch.tensor(look.skin).expand(S, S, 3) * (1 + 0.04 * noise[..., None])
     y = pos[..., 1]
-    knee_y = atlas.floor_y + 0.28 * atlas.height
-    hip_y = atlas.floor_y + 0.50 * atlas.height
-    # Tops.
-    sleeves = {"t-shirt": ("upper_arm.L", "upper_arm.R"), "long-sleeve": ("upper_arm.L", "upper_arm.R",
-               "lower_arm.L", "lower_arm.R"), "tank-top": ()}.get(look.top)
-    if sleeves is not None:
-        top = atlas.parts("torso", *sleeves) & (y > hip_y - 0.08)
+    top, bottom = garment_texels(atlas, look)
+    if top is not None:
         colour = _pattern(look.top_pattern, torch.tensor(look.top_colour), pos, rng)
         tex = torch.where(top[..., None], colour, tex)
     # Bottoms (a dress continues the top's colour).
-    legs = atlas.parts("upper_leg.L", "upper_leg.R", "lower_leg.L", "lower_leg.R", "torso")
-    bottom_end = {"trousers": atlas.floor_y + 0.05, "shorts": knee_y + 0.12, "skirt": knee_y + 0.02,
-                  "dress": knee_y - 0.05}[look.bottom]
-    bottom = legs & (y < hip_y) & (y > bottom_end)
     base = look.top_colour if look.bottom == "dress" else look.bottom_colour
     pattern = look.top_pattern if look.bottom == "dress" else look.bottom_pattern
-    tex = torch.where(bottom[..., None], _pattern(pattern, torch.tensor(base), pos, rng), tex)
-    if look.bottom == "dress":
-        tex = torch.where((atlas.parts("torso") & (y >= hip_y))[..., None],
-                          _pattern(pattern, torch.tensor(base), pos, rng), tex)
+    below_hip = y < atlas.floor_y + 0.50 * atlas.height
+    tex = torch.where((bottom & below_hip)[..., None], _pattern(pattern, torch.tensor(base), pos, rng), tex)
+    if look.bottom == "dress":  # the bodice: the same colour, its own pattern draw
+        tex = torch.where((bottom & ~below_hip)[..., None], _pattern(pattern, torch.tensor(base), pos, rng), tex)
     # Shoes.
     feet = atlas.parts("foot.L", "foot.R") | (atlas.parts("lower_leg.L", "lower_leg.R") & (y < atlas.floor_y + 0.09))
     tex = torch.where(feet[..., None], torch.tensor(look.shoes).expand(S, S, 3), tex)

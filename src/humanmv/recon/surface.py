@@ -13,7 +13,9 @@ silhouette of every generated view that says something the avatar does not alrea
   long hair, a bun, hair volume) has its parameters fitted with the offsets held, and is kept
   only when it raises the rendered silhouette IoU by its `KEEP_GAIN` (a skirt that would poke
   out of trousers' silhouette costs more than it gains); the offsets then settle under the
-  shells kept.
+  shells kept, and into the holes the masks still show: mask pixels the surface leaves
+  uncovered (a puffy jacket closing the gap between arm and body) pull the nearest outline
+  points too, since no boundary pixel lies there to do it.
 
 The pose and placement stay as the fit left them. The descent uses the fit's silhouette terms
 (`body.fitting.silhouette_loss`: projected points inside the mask, every boundary pixel near a
@@ -52,7 +54,9 @@ CANDIDATES = (
 )
 # The silhouette IoU (weighted mean over the images) each must add to be kept.
 KEEP_GAIN = {"short-hair": 0.003, "skirt": 0.005, "long-hair": 0.005, "bun": 0.003}
+REACH = 0.1  # m: mask pixels farther than this from the surface are not its to cover
 RENDER_SIZE = 192  # px, the long side of the masks candidates are judged on
+HOLE_SIZE = 1024  # px, the long side of the masks uncovered pixels are found in
 OUTLINE_COS = 0.3
 # The final move along the normals, in photo pixels: the best of these, then +-0.25 px around it.
 SHIFTS_PX = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5)
@@ -79,6 +83,9 @@ class SurfaceConfig:
     symmetry_weight: float = 0.2
     point_stride: int = 3
     boundary_samples: int = 1000
+    settle_iterations: int = 30
+    hole_samples: int = 300
+    hole_every: int = 10
     candidates: tuple[str, ...] = ("short-hair", "skirt", "long-hair", "bun")
     seed: int = 0
 
@@ -171,6 +178,8 @@ class _Silhouettes:
     judge_cameras: list[Cameras] = field(default_factory=list)
     judge_masks: list[torch.Tensor] = field(default_factory=list)
     masks: list[torch.Tensor] = field(default_factory=list)
+    # Per image, (C, 2) mask pixels the surface does not yet cover (`find_uncovered`).
+    uncovered: list[torch.Tensor] = field(default_factory=list)
 
     def add(self, camera: Cameras, mask: np.ndarray, weight: float, samples: int, rng: np.random.Generator) -> None:
         h, w = mask.shape
@@ -185,6 +194,31 @@ class _Silhouettes:
         small = torch.nn.functional.interpolate(torch.from_numpy(mask.astype(np.float32))[None, None], (jh, jw),
                                                 mode="area")[0, 0]
         self.judge_masks.append(small > 0.5)
+        self.uncovered.append(torch.zeros(0, 2))
+
+    def find_uncovered(self, mesh, renderer, points: torch.Tensor, samples: int, rng: np.random.Generator) -> None:
+        """Sample each mask's pixels that `mesh` leaves uncovered by more than a pixel (of the
+        mask at most `HOLE_SIZE` px) and within `REACH` metres of what it covers: a hole inside
+        the mask (a jacket filling the gap between arm and body, trousers touching between the
+        legs) has no boundary pixel to pull the outline out. points: (N, 3) the surface, for the
+        metres per pixel of each image."""
+        from scipy import ndimage
+
+        for i, (cam, target) in enumerate(zip(self.cameras, self.masks)):
+            h, w = target.shape
+            scale = min(1.0, HOLE_SIZE / max(w, h))
+            sw, sh = max(8, round(w * scale)), max(8, round(h * scale))
+            small = target.numpy() if scale == 1.0 else torch.nn.functional.interpolate(
+                target.float()[None, None], (sh, sw), mode="area")[0, 0].numpy() > 0.5
+            drawn = renderer.render(mesh, cam.resized(sw, sh), outputs=("mask",)).mask[0, :sh, :sw].numpy() > 0.5
+            gap = ndimage.distance_transform_edt(~drawn)
+            reach = REACH / self.pixel_size(points, i) * sw / w
+            ys, xs = np.nonzero(small & (gap > 1.0) & (gap <= reach))
+            if len(xs) > samples:
+                keep = rng.choice(len(xs), samples, replace=False)
+                xs, ys = xs[keep], ys[keep]
+            pixels = (np.stack([xs, ys], -1).astype(np.float32) + 0.5) * np.float32([w / sw, h / sh])
+            self.uncovered[i] = torch.from_numpy(pixels)
 
     def loss(self, points: torch.Tensor, normals: torch.Tensor) -> torch.Tensor:
         """points, normals: (N, 3). Only points seen edge-on (|cos| < `OUTLINE_COS` between the
@@ -192,12 +226,14 @@ class _Silhouettes:
         outline is nearer a boundary pixel than the outline's own points, and pulling it out
         swells the body."""
         total = torch.zeros(())
-        for cam, f, (w, h), weight in zip(self.cameras, self.fields, self.sizes, self.weights):
+        for cam, (dist, boundary), (w, h), weight, holes in zip(self.cameras, self.fields, self.sizes, self.weights,
+                                                                self.uncovered):
             uv, _ = cam.project(points)
             with torch.no_grad():
                 ray = torch.nn.functional.normalize(points - cam.centers[0], dim=-1)
                 outline = (ray * normals).sum(-1).abs() < OUTLINE_COS
-            total = total + weight * silhouette_loss(uv[0], *f, w, h, outline if outline.sum() > 16 else None)
+            pull = torch.cat([boundary, holes]) if len(holes) else boundary
+            total = total + weight * silhouette_loss(uv[0], dist, pull, w, h, outline if outline.sum() > 16 else None)
         return total / max(sum(self.weights), 1e-6)
 
     def iou(self, mesh, renderer, full: bool = False) -> float:
@@ -210,9 +246,9 @@ class _Silhouettes:
             total += weight * float(mask_iou(drawn, target[None]))
         return total / max(sum(self.weights), 1e-6)
 
-    def pixel_size(self, points: torch.Tensor) -> float:
-        """Metres per pixel at the centre of `points` (N, 3) in the first (the photo's) image."""
-        cam = self.cameras[0]
+    def pixel_size(self, points: torch.Tensor, image: int = 0) -> float:
+        """Metres per pixel at the centre of `points` (N, 3) in an image (default the photo's)."""
+        cam = self.cameras[image]
         z = float((cam.world_to_cam[0, :3, :3] @ points.mean(0) + cam.world_to_cam[0, :3, 3])[2])
         return z / float(cam.K[0, 0, 0])
 
@@ -273,12 +309,14 @@ def fit_surface(body: AnnyBody, params: BodyParams, placement: tuple[torch.Tenso
             pts.append(place((T[:, :3, :3] @ s.vertices[..., None])[..., 0] + T[:, :3, 3]))
         return shells, pts
 
-    def run(specs: list[ShellSpec], controls: torch.Tensor, free: list[torch.Tensor], steps: int) -> None:
-        """Adam on `free` (the controls and/or shell parameters) for `steps` steps."""
+    def run(specs: list[ShellSpec], controls: torch.Tensor, free: list[torch.Tensor], steps: int,
+            holes: bool = False) -> None:
+        """Adam on `free` (the controls and/or shell parameters) for `steps` steps; with `holes`,
+        the mask pixels left uncovered pull the outline too."""
         groups = [{"params": [p], "lr": cfg.lr if p is controls else cfg.lr * 0.1} for p in free]
         opt = torch.optim.Adam(groups)
         fixed = None if any(p is controls for p in free) else body_terms(controls)
-        for _ in range(steps):
+        for step in range(steps):
             opt.zero_grad()
             if fixed is None:
                 d, verts, reg = body_terms(controls)
@@ -286,6 +324,10 @@ def fit_surface(body: AnnyBody, params: BodyParams, placement: tuple[torch.Tenso
             else:
                 verts, reg_total = fixed[1].detach(), 0.0
             shells, pts = shell_points(specs)
+            if holes and step % cfg.hole_every == 0:
+                with torch.no_grad():
+                    mesh = dress_mesh(body.mesh(verts.detach()), shells, [p.detach() for p in pts])
+                sil.find_uncovered(mesh, renderer, verts.detach(), cfg.hole_samples, rng)
             sub = max(stride // 2, 1)
             points = torch.cat([verts[::stride]] + [p[::sub] for p in pts])
             with torch.no_grad():
@@ -320,8 +362,11 @@ def fit_surface(body: AnnyBody, params: BodyParams, placement: tuple[torch.Tenso
         if score >= base + KEEP_GAIN[kind]:
             kept.append(trial)
             base = score
-    if kept:  # the offsets settle under the shells kept
-        run(kept, controls, [controls], cfg.candidate_iterations)
+    # The offsets settle under the shells kept and into the holes left in the masks. Only now: a
+    # skirt's mask between the legs is such a hole, and thighs swollen into it would leave the
+    # skirt nothing to add.
+    if kept or cfg.hole_samples:
+        run(kept, controls, [controls], cfg.settle_iterations, holes=cfg.hole_samples > 0)
     final = [ShellSpec(s.kind, {k: float(v) for k, v in _clamped([s])[0].params.items()}) for s in kept]
     d, verts, shells, pts, _ = dressed_mesh(controls, final)
     # The point loss places an outline only to within a pixel (the nearest projected vertex of

@@ -40,7 +40,9 @@ class ShellSpec:
     params: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "params": {k: round(float(v), 5) for k, v in self.params.items()}}
+        """JSON-ready, unrounded: a shell's vertices take their nearest body vertex as anchor, and
+        a parameter rounded to 1e-5 can move a hem vertex's anchor to its neighbour."""
+        return {"kind": self.kind, "params": {k: float(v) for k, v in self.params.items()}}
 
     @classmethod
     def from_dict(cls, data: dict) -> "ShellSpec":

@@ -2,7 +2,7 @@
 garment region on held-out clothed subjects, where the photo did not look.
 
     python benchmarks/completion_clothed.py [--split data/body-bench-clothed] [--subjects 20]
-        [--start 0] [--methods prior] [--json out.json] [--sheet S.png]
+        [--start 0] [--method prior ...] [--json out.json] [--sheet S.png] [--against OLD.json]
 
 Each subject's input view (a front view within +-30 deg) goes through the method as `humanmv
 generate` runs it (`eval.methods`); at the ground-truth cameras nearest az 90 / 270 ("side")
@@ -106,7 +106,8 @@ def main() -> None:
     ap.add_argument("--split", type=Path, default=Path("data/body-bench-clothed"))
     ap.add_argument("--subjects", type=int, default=20)
     ap.add_argument("--start", type=int, default=0, help="skip the split's first START subjects")
-    ap.add_argument("--methods", default="prior")
+    ap.add_argument("--method", action="append", default=None,
+                    help="a method as `humanmv bench --method` takes it (repeat for more; default prior)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--sheet", type=Path, default=None, help="true / predicted side and back views, a row each")
     ap.add_argument("--against", type=Path, default=None,
@@ -124,7 +125,7 @@ def main() -> None:
 
     manifest = json.loads((args.split / "manifest.json").read_text())
     seeds = {s["name"]: s["seed"] for s in manifest["subjects"]}
-    methods = [m.strip() for m in args.methods.split(";")] if ";" in args.methods else args.methods.split(",")
+    methods = args.method or ["prior"]
     studio = Studio(texture_size=512)
     regions = GarmentRegions(studio, get_preset(manifest["preset"]))
     predictors = {m: make_predictor(m, lambda: studio) for m in methods}

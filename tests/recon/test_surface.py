@@ -140,7 +140,7 @@ def test_a_loose_jacket_fills_the_gap_between_arm_and_body(body, renderer):
     sil = _Silhouettes([], [], [], [])
     sil.add(subject.photo_camera, mask, 1.0, 100, np.random.default_rng(0))
     sil.find_uncovered(subject.avatar, renderer, subject.avatar.vertices, 500, np.random.default_rng(0))
-    holes = sil.uncovered[0].long()
+    holes = sil.uncovered[0].long().numpy()
     drawn = renderer.render(subject.avatar, subject.photo_camera, outputs=("mask",)).mask[0].numpy() > 0.5
     assert len(holes) > 50
     assert mask[holes[:, 1], holes[:, 0]].all()

@@ -141,12 +141,17 @@ def _pattern(kind: str, colour: torch.Tensor, pos: torch.Tensor, rng: np.random.
     return colour * (1 - t[..., None]) + second * t[..., None]
 
 
+def _hip_y(atlas: UVAtlas) -> float:
+    """The rest body's hip height (m), where tops end and bottoms begin."""
+    return atlas.floor_y + 0.50 * atlas.height
+
+
 def garment_texels(atlas: UVAtlas, look: Appearance) -> tuple[torch.Tensor | None, torch.Tensor]:
     """(top, bottom): (S, S) bool texels of Anny's layout that `look`'s top and its trousers,
     shorts, skirt or dress cover (top None without one; a dress's bottom includes its bodice)."""
     y = atlas.position[..., 1]
     knee_y = atlas.floor_y + 0.28 * atlas.height
-    hip_y = atlas.floor_y + 0.50 * atlas.height
+    hip_y = _hip_y(atlas)
     sleeves = {"t-shirt": ("upper_arm.L", "upper_arm.R"), "long-sleeve": ("upper_arm.L", "upper_arm.R",
                "lower_arm.L", "lower_arm.R"), "tank-top": ()}.get(look.top)
     top = None if sleeves is None else atlas.parts("torso", *sleeves) & (y > hip_y - 0.08)
@@ -173,7 +178,7 @@ def paint_texture(atlas: UVAtlas, look: Appearance, rng: np.random.Generator) ->
     # Bottoms (a dress continues the top's colour).
     base = look.top_colour if look.bottom == "dress" else look.bottom_colour
     pattern = look.top_pattern if look.bottom == "dress" else look.bottom_pattern
-    below_hip = y < atlas.floor_y + 0.50 * atlas.height
+    below_hip = y < _hip_y(atlas)
     tex = torch.where((bottom & below_hip)[..., None], _pattern(pattern, torch.tensor(base), pos, rng), tex)
     if look.bottom == "dress":  # the bodice: the same colour, its own pattern draw
         tex = torch.where((bottom & ~below_hip)[..., None], _pattern(pattern, torch.tensor(base), pos, rng), tex)

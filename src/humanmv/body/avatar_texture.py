@@ -3,17 +3,25 @@
 1. Project: every texel whose surface point the photo camera sees (depth test against the
    photo-view depth map, inside the person mask, not at a grazing angle) takes the photo's
    colour, weighted by how squarely it faces the camera.
-2. Complete what the photo did not see, in order of trust:
+2. Label: each band across each body part is skin or a garment (`garment_cover`); skin-coloured
+   texels in a clearly clothed band (an arm projected onto the torso's side through fit error)
+   are not trusted. The photo's light is fitted (`photo_light`) and divided out: the
+   completion runs on albedo.
+3. Complete what the photo did not see, in order of trust:
    mirror   the subject's other side (x -> -x on the symmetric rest body), same part;
-   part     a garment's back from its front (z mirrored about the part's mid-plane, same part),
-            the back and top of the head from the hair colour, hands/feet from their part's
-            median colour;
+   part     a garment's back from its front (straight through the body along z, same part),
+            the back and top of the head from the hair colour; the sides continue the
+            neighbouring texels of their band's class (a sleeve stays a sleeve to its end);
+            parts the photo missed take the bands up the chain (legs <- torso), unseen hands
+            the face's skin;
    inpaint  push-pull inpainting (an image pyramid) for anything left, which also bleeds
             colours past the UV islands so bilinear sampling never reads background at seams.
-3. Blend: the photo's colour fades into the fill colour at grazing angles, so seams are soft.
+4. Light and blend: the fill is lit again by the photo's light at each texel's normal (a back
+   turned from the light comes out as dark as that light leaves it), and the photo's colour
+   fades into it at grazing angles, so seams are soft.
 
 The texel correspondences depend only on the topology and the texture size, so
-`TextureBuilder` computes them once (~2 s at 1024) and each photo then costs well under 1 s.
+`TextureBuilder` computes them once (~2 s at 1024) and each photo then costs ~1.5 s at 1024.
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ import torch.nn.functional as F
 from scipy.spatial import cKDTree
 
 from humanmv.body.anny_model import PART_NAMES, AnnyBody, BodyParams
+from humanmv.body.garment_cover import UNKNOWN, BandCover, body_bands, continue_bands, label_bands
+from humanmv.body.photo_light import fit_photo_light
 from humanmv.cameras import Cameras
 from humanmv.paths import cache_dir
 from humanmv.render import Renderer
@@ -36,9 +46,11 @@ from humanmv.views import channels_first, channels_last
 PHOTO, MIRROR, PART, INPAINT, OUTSIDE = 0, 1, 2, 3, 255
 MIN_FACING = 0.15  # cos of the viewing angle below which a texel is too grazing to trust
 FULL_TRUST_FACING = 0.35  # from here on the photo colour is used as it is
+SQUARE_FACING = 0.5  # seen this squarely, a texel's colour says whether its band is skin or garment
 DEPTH_TOLERANCE = 0.02  # metres
 MATCH_DISTANCE = 0.03  # metres: a mirrored point must land this close to the surface
-_MAPS_VERSION = 2  # bump when the correspondences change
+FACING_SIDE = 0.2  # |n_z| on the rest body below which a texel is on a side, neither front nor back
+_MAPS_VERSION = 6  # bump when the correspondences change
 
 
 @dataclass
@@ -92,6 +104,8 @@ class TextureBuilder:
         self.part, self.mirror, self.front_back = maps["part"], maps["mirror"], maps["front_back"]
         self.scalp, self.hair_sample = maps["scalp"], maps["hair_sample"]
         self.skin_sample = maps["skin_sample"]
+        self.band, self.band_group, self.band_centre = maps["band"], maps["band_group"], maps["band_centre"]
+        self.rest_position = maps["rest_position"]
 
     @classmethod
     def _build_maps(cls, body: AnnyBody, size: int) -> dict[str, np.ndarray]:
@@ -105,11 +119,14 @@ class TextureBuilder:
         eyes_y = float(rest[body.vertex_parts == PART_NAMES.index("eyes"), 1].mean())
         head = PART_NAMES.index("head")
         head_centre_z = float(rest[body.vertex_parts == head, 2].mean())
+        band, band_group, band_centre = body_bands(pos, part)
         return {
+            "rest_position": pos.astype(np.float32), "band": band, "band_group": band_group,
+            "band_centre": band_centre,
             "texel_index": idx.numpy(),
             "part": part,
             "mirror": cls._match(pos, pos * [-1.0, 1.0, 1.0], part, _mirror_parts()),
-            "front_back": cls._front_back(pos, part),
+            "front_back": cls._front_back(pos, raster.normal.reshape(-1, 3)[idx].numpy(), part),
             # Hair covers the top of the head and, behind the ears, down to about ear level.
             "scalp": (part == head) & ((pos[:, 1] > eyes_y + 0.05)
                                        | ((pos[:, 2] < head_centre_z - 0.03) & (pos[:, 1] > eyes_y - 0.05))),
@@ -135,20 +152,24 @@ class TextureBuilder:
         return out
 
     @classmethod
-    def _front_back(cls, pos: np.ndarray, part: np.ndarray) -> np.ndarray:
-        """Texel on the opposite side (z mirrored about each part's mid-plane) of the same part;
-        only for parts a garment covers front and back."""
-        garment = {PART_NAMES.index(n) for n in ("torso", "neck", "upper_arm.L", "upper_arm.R",
-                                                   "lower_arm.L", "lower_arm.R", "upper_leg.L",
-                                                   "upper_leg.R", "lower_leg.L", "lower_leg.R")}
-        query = pos.copy()
+    def _front_back(cls, pos: np.ndarray, normal: np.ndarray, part: np.ndarray) -> np.ndarray:
+        """Texel on the opposite side of the same part, straight through the body along z (the
+        nearest in x and y among texels facing the other way), so a back takes the front a
+        camera in front saw there, shoulders and hips included; only for parts a garment covers
+        front and back, and not for the sides (|n_z| small), which `garment_cover` continues."""
+        garment = [PART_NAMES.index(n) for n in ("torso", "neck", "upper_arm.L", "upper_arm.R",
+                                                  "lower_arm.L", "lower_arm.R", "upper_leg.L",
+                                                  "upper_leg.R", "lower_leg.L", "lower_leg.R")]
+        out = np.full(len(pos), -1, np.int64)
         for p in garment:
-            sel = part == p
-            if sel.any():
-                query[sel, 2] = 2 * pos[sel, 2].mean() - pos[sel, 2]
-        same = np.arange(len(PART_NAMES))
-        out = cls._match(pos, query, part, same)
-        out[~np.isin(part, list(garment))] = -1
+            for src_sign in (1.0, -1.0):
+                src = np.nonzero((part == p) & (src_sign * normal[:, 2] > FACING_SIDE))[0]
+                dst = np.nonzero((part == p) & (-src_sign * normal[:, 2] > FACING_SIDE))[0]
+                if len(src) == 0 or len(dst) == 0:
+                    continue
+                dist, j = cKDTree(pos[dst, :2]).query(pos[src, :2], k=1, distance_upper_bound=MATCH_DISTANCE)
+                ok = np.isfinite(dist)
+                out[src[ok]] = dst[j[ok]]
         return out
 
     def build(self, photo: torch.Tensor, person_mask: torch.Tensor, vertices: torch.Tensor,
@@ -171,8 +192,22 @@ class TextureBuilder:
         weight = torch.where(seen, ((facing - MIN_FACING) / (FULL_TRUST_FACING - MIN_FACING)).clamp(0, 1),
                              torch.zeros_like(facing))
 
-        fill, source = self._complete(colour, seen, weight)
-        fill = self._soften(fill)
+        # Skin-coloured texels in bands the photo shows clearly clothed are an arm or the
+        # background projected there through fit error, not the garment: they are not seen.
+        square = seen & (facing > SQUARE_FACING)
+        cover = label_bands(colour, seen, square, self.band, self.band_group, self.band_centre,
+                            self._face_skin(colour, seen))
+        seen = seen & ~cover.mistaken
+        weight = torch.where(seen, weight, torch.zeros_like(weight))
+        # Complete the albedo, then light the fill as the photo's light would (`photo_light`).
+        light = fit_photo_light(colour, nrm, self._albedo_groups(cover.skin_like), square & seen)
+        shading = light.shading(F.normalize(nrm, dim=-1))
+        albedo = (colour / shading[:, None]).clamp(0, 1)
+        cover = label_bands(albedo, seen, square & seen, self.band, self.band_group, self.band_centre,
+                            self._face_skin(albedo, seen))
+
+        fill, source = self._complete(albedo, seen, weight, cover)
+        fill = self._soften(fill) * shading[:, None]
         blended = weight[:, None] * colour + (1 - weight[:, None]) * fill
         texel = torch.where(seen[:, None], blended, fill)
 
@@ -214,7 +249,19 @@ class TextureBuilder:
         img = channels_last(img[:, 0]).reshape(S * S, 4)[self.texel_index]
         return img[:, :3] / img[:, 3:].clamp_min(1e-6)
 
-    def _complete(self, colour: torch.Tensor, seen: torch.Tensor, weight: torch.Tensor):
+    def _albedo_groups(self, skin_like: torch.Tensor) -> torch.Tensor:
+        """(N,) texels expected to share an albedo: skin or not, within one band (the head as
+        one more band); -1 for the eyes."""
+        band = torch.from_numpy(self.band).clone()
+        band[torch.from_numpy(self.part == PART_NAMES.index("head"))] = len(self.band_group)
+        return torch.where(band >= 0, 2 * band + skin_like.long(), -1)
+
+    def _face_skin(self, colour: torch.Tensor, seen: torch.Tensor) -> torch.Tensor | None:
+        """(3,) the median colour of the cheeks the photo saw, None when it saw too few."""
+        skin = torch.from_numpy(self.skin_sample) & seen
+        return colour[skin].median(0).values if int(skin.sum()) >= 20 else None
+
+    def _complete(self, colour: torch.Tensor, seen: torch.Tensor, weight: torch.Tensor, cover: BandCover):
         """Fill colours (N, 3) for every covered texel and where each came from (N,) uint8;
         a texel's fill ignores its own photo colour (it is what the photo blends into)."""
         N = len(colour)
@@ -246,13 +293,21 @@ class TextureBuilder:
             fill[scalp] = colour[hair].median(0).values
             have |= scalp
             source[scalp] = PART
+        # The rest of a band (the sides, mostly) takes what covers that band: its garment's or
+        # its skin's colour (`garment_cover`).
+        band = torch.from_numpy(self.band)
+        labelled = (band >= 0) & (cover.kind[band.clamp_min(0)] != UNKNOWN) & ~have
+        fill[labelled] = continue_bands(colour, seen & (weight > 0.5),
+                                        labelled, self.rest_position, self.band, cover)[labelled]
+        have |= labelled
+        source[labelled] = PART
         # Each part (both sides pooled, so the two legs match) takes the median colour of what
         # is known of it; a part barely seen takes its neighbour's colour up the chain.
         known = torch.where(seen[:, None], colour, fill)
         part_colour: dict[str, torch.Tensor] = {}
-        skin = torch.from_numpy(self.skin_sample) & seen
-        if int(skin.sum()) >= 20:  # the head (ears, unseen cheeks) and neck are skin, not hair
-            part_colour["head"] = part_colour["neck"] = colour[skin].median(0).values
+        face_skin = self._face_skin(colour, seen)
+        if face_skin is not None:  # the head (ears, unseen cheeks) and neck are skin, not hair
+            part_colour["head"] = part_colour["neck"] = face_skin
         for name in _FILL_ORDER:
             if name in part_colour:
                 members = torch.from_numpy(np.isin(self.part, [PART_NAMES.index(name)]))

@@ -219,8 +219,14 @@ def test_real_photos(examples_dir, tmp_path):
         assert r["error"] is None, r["error"]
         assert len(r["face"]) == 8 and r["pck"] is not None and r["pck"]["total"] > 0, r["subject"]
         assert r["pair_psnr"] is not None and len(r["pair_psnr"]) == 8 and r["psnr"] == []
+        # the prior renders its own avatar: nothing stands outside it; its parts keep the photo's hues
+        assert r["outside_body"] is not None and r["outside_body"] < 0.01, r["subject"]
+        assert r["hue_drift"] is not None and 0 <= r["hue_drift"]["mean"] < 20, r["subject"]
+        assert "torso" in r["hue_drift"]["per_part"]
+    assert s["hue_drift"]["subjects"] == 2 and s["outside_body"]["subjects"] == 2
     md = (out / "results.md").read_text()
     assert "success rate" in md and "PCK@0.1" in md and "n/a (no ground truth)" not in md.split("###")[1]
+    assert "part hue drift" in md and "silhouette outside body" in md
     assert (out / "comparison.png").is_file()
 
 

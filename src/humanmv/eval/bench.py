@@ -42,7 +42,9 @@ class SubjectResult:
     dist_to_input: the face embedding's cosine / Euclidean distance to the input's; csim: cosine
     to the ground-truth view's face; identity: `IdentityScores.to_dict()` against the input;
     pairs: neighbouring views; pair_psnr: reprojection PSNR (None when the method has no
-    depth); pair_o2oid: neighbour face similarity; pck: {"correct", "total"} (--real mode).
+    depth); pair_o2oid: neighbour face similarity; pck: {"correct", "total"} (--real mode);
+    hue_drift (`real_checks.part_hue_drift`), outside_body (`real_checks.silhouette_outside_body`):
+    --real mode, generators only.
     """
 
     subject: str
@@ -65,6 +67,8 @@ class SubjectResult:
     pair_psnr: list[float | None] | None = None
     pair_o2oid: list[float | None] = field(default_factory=list)
     pck: dict | None = None
+    hue_drift: dict | None = None
+    outside_body: float | None = None
     views: torch.Tensor | None = field(default=None, repr=False)  # (C, H, W, 3) on white
     features: np.ndarray | None = field(default=None, repr=False)  # (C, 2048) Inception
     gt_features: np.ndarray | None = field(default=None, repr=False)

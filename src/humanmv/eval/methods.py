@@ -28,11 +28,17 @@ BASELINES = ("copy-input",)
 class PhotoPrediction:
     """A method's output for a real photo: `views` all round (with their cameras) and the
     method's view at the photo's own camera (`photo_rgb` (H, W, 3), `photo_mask` (H, W), in the
-    photo's pixels), used for pose accuracy against the photo."""
+    photo's pixels), used for pose accuracy against the photo. A generator's own body, for the
+    checks without ground truth (`eval.real_checks`): `body_labels` / `body_mask` (C, h, w), its
+    reconstructed avatar's part labels and silhouette at the views' cameras; `photo_labels`
+    (H, W), the photo fit's part labels at the photo camera inside the person mask (-1 outside); None for the baselines."""
 
     views: Views
     photo_rgb: torch.Tensor
     photo_mask: torch.Tensor
+    body_labels: torch.Tensor | None = None
+    body_mask: torch.Tensor | None = None
+    photo_labels: torch.Tensor | None = None
 
 
 def available_methods() -> list[str]:
@@ -118,4 +124,8 @@ class GeneratorMethod:
         else:  # the reconstructed avatar, seen from the photo's camera
             seen = self.studio.renderer.render(result.avatar.mesh, photo_camera, outputs=("mask", "rgb"))
             rgb, mask = seen.rgb[0] * seen.mask[0, ..., None], seen.mask[0]
-        return PhotoPrediction(Views(v.cameras, rgb=v.rgb, mask=v.mask, depth=v.depth), rgb, mask)
+        body = self.studio.renderer.render(result.avatar.mesh, v.cameras, outputs=("labels", "mask"))
+        at_photo = self.studio.renderer.render(result.subject.avatar, photo_camera, outputs=("labels",))
+        return PhotoPrediction(Views(v.cameras, rgb=v.rgb, mask=v.mask, depth=v.depth), rgb, mask,
+                               body_labels=body.labels, body_mask=body.mask,
+                               photo_labels=torch.where(result.subject.person_mask > 0.5, at_photo.labels[0], -1))

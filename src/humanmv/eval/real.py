@@ -6,7 +6,9 @@ as `humanmv generate` runs it, with `views` orbit views of `size` pixels). Repor
 against the photo (I2OID, O2OID, Re-ID on face-visible views), view consistency, CLIP similarity
 (with weights) and pose accuracy: PCK@0.1 of the keypoints detected in the method's view at the
 photo's camera against the keypoints detected in the photo (the same mediapipe detector on
-both; joints the photo's detection is not confident about are not scored).
+both; joints the photo's detection is not confident about are not scored); for generators, the
+hue drift of each body part against the photo's colours for that part and the share of the
+views' silhouette outside the refitted body (`real_checks`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from humanmv.eval.bench import Bench, SubjectResult, _one_line, score_views
 from humanmv.eval.identity_metrics import face_embeddings, to_uint8_rgb
 from humanmv.views import channels_first, channels_last
 from humanmv.eval.pose_metrics import mask_boxes, pck
+from humanmv.eval.real_checks import part_hue_drift, silhouette_outside_body
 from humanmv.perception.keypoints import COCO_FROM_MEDIAPIPE
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -95,6 +98,10 @@ def run_photos(bench: Bench, paths: list[Path], views: int = 16, size: int = 256
             m = got.photo_mask[..., None]
             at_photo = channels_first(got.photo_rgb * m + (1 - m))
             r.pck = _photo_pck(estimator, photo, at_photo, got.photo_mask)
+            if got.body_labels is not None:
+                r.hue_drift = part_hue_drift(channels_last(photo), (got.photo_labels >= 0).float(), got.photo_labels,
+                                             pred.rgb, pred.mask, got.body_labels)
+                r.outside_body = silhouette_outside_body(pred.mask, got.body_mask)
             out.append(r)
     if progress is not None:
         progress(len(paths), len(paths))

@@ -8,7 +8,7 @@ part: all, front |az| <= 90, back). A metric that could not be computed is a cel
 
 Tables: (a) overall; (b) front / back as seed 003 (PSNR, SSIM, LPIPS, CSIM, FID); (c) face and
 identity as seed 001 (FID, KID, CLIP, I2OID, O2OID, Re-ID match / distance, face views);
-(d) view consistency between neighbouring views; in --real mode (a) is success, time and PCK.
+(d) view consistency between neighbouring views; in --real mode (a) is success, time, PCK, part hue drift and silhouette outside the body.
 """
 
 from __future__ import annotations
@@ -143,6 +143,14 @@ def summarise(results: list[SubjectResult]) -> dict:
             entry["pck"] = {**_stat([p["correct"] / p["total"] for p in with_pose], total), "pooled": round(correct / total, 4)}
         elif any(r.pck is not None or r.psnr == [] for r in rows):
             entry["pck"] = _na("no pose detected in the photos", "n/a (no pose detected)")
+        drift = [r.hue_drift["mean"] for r in rows if r.hue_drift is not None]
+        outside = [r.outside_body for r in rows if r.outside_body is not None]
+        if drift or outside:
+            entry["hue_drift"] = _stat(drift, len(drift)) or _na("no part shown in both", "n/a")
+            entry["outside_body"] = _stat(outside, len(outside)) or _na("no silhouette", "n/a")
+        elif any(r.psnr == [] for r in rows):
+            no_body = _na("the method has no body of its own", "n/a (no body)")
+            entry["hue_drift"] = entry["outside_body"] = no_body
         out[method] = entry
     return out
 
@@ -174,10 +182,11 @@ def results_markdown(summary: dict, mode: str = "split") -> str:
     face_views = lambda e: f"{e['all']['face_views']} of {e['all']['views']}"  # noqa: E731
     if mode == "real":
         text = "### Real photos: success, time, pose\n\n" + _table(
-            ["method", "photos", "succeeded", "success rate", "s/photo", "PCK@0.1 (photo camera)"],
+            ["method", "photos", "succeeded", "success rate", "s/photo", "PCK@0.1 (photo camera)",
+             "part hue drift (a*b*)", "silhouette outside body"],
             [[m, str(e["subjects"] + e["failed"]), str(e["subjects"]),
               f"{e['subjects'] / max(1, e['subjects'] + e['failed']):.2f}", str(e["seconds_per_subject"]),
-              _cell(e.get("pck"))] for m, e in s.items()])
+              _cell(e.get("pck")), _cell(e.get("hue_drift"), 2), _cell(e.get("outside_body"))] for m, e in s.items()])
     else:
         text = "### Overall (all views)\n\n" + _table(
             ["method", "PSNR", "SSIM", "LPIPS", "IoU", "s/subject", "subjects", "failed"],

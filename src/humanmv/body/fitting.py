@@ -156,12 +156,17 @@ def silhouette_fields(mask: np.ndarray, samples: int, rng: np.random.Generator, 
 
 
 def silhouette_loss(uv: torch.Tensor, dist_out: torch.Tensor, boundary: torch.Tensor,
-                     width: int, height: int, outline: torch.Tensor | None = None) -> torch.Tensor:
+                     width: int, height: int, outline: torch.Tensor | None = None,
+                     point_weight: torch.Tensor | None = None, boundary_weight: torch.Tensor | None = None
+                     ) -> torch.Tensor:
     """uv: (N, 2) projected vertices. Distances in % of the image height. outline: (N,) bool,
     the points that may make the outline (seen edge-on), the only ones the boundary pixels pull
-    (None: all)."""
+    (None: all). point_weight: (N,) how much each point's inside term counts; boundary_weight:
+    (B,) how much each boundary pixel's pull counts (None: 1; both normalised by the count)."""
     grid = torch.stack([uv[:, 0] / width * 2 - 1, uv[:, 1] / height * 2 - 1], -1)
     in_frame = (grid.abs() <= 1).all(-1).float()
+    if point_weight is not None:
+        in_frame = in_frame * point_weight
     outside = F.grid_sample(dist_out, grid[None, None], align_corners=False, padding_mode="border")[0, 0, 0]
     unit = 0.01 * height
     inside_term = (outside.clamp_min(0) / unit * in_frame).square().sum() / in_frame.sum().clamp_min(1)
@@ -171,7 +176,10 @@ def silhouette_loss(uv: torch.Tensor, dist_out: torch.Tensor, boundary: torch.Te
     # same gradient as through the min of cdist, at a fraction of its cost.
     edge = uv if outline is None else uv[outline]
     nearest = torch.from_numpy(cKDTree(edge.detach().double().numpy()).query(boundary.double().numpy())[1])
-    return inside_term + robust((boundary - edge[nearest]).square().sum(-1) / unit**2, 10.0).mean()
+    pull = robust((boundary - edge[nearest]).square().sum(-1) / unit**2, 10.0)
+    if boundary_weight is None:
+        return inside_term + pull.mean()
+    return inside_term + (pull * boundary_weight).sum() / boundary_weight.sum().clamp_min(1)
 
 
 def pose_prior(pose: torch.Tensor) -> torch.Tensor:

@@ -79,8 +79,6 @@ def run_photos(bench: Bench, paths: list[Path], views: int = 16, size: int = 256
             out += [SubjectResult(path.name, m, 0.0, [], [], [], [], error=_one_line(err)) for m in bench.methods]
             continue
         photo = channels_first(torch.from_numpy(image.rgb.copy()).float() / 255)
-        if k < figure_photos:
-            inputs[path.name] = (channels_last(photo), None)
         input_face = face_embeddings(bench.identifier, photo[None], "photo")[0]
         input_clip = bench.nets.clip_embeddings(photo[None])
         for method in bench.methods:
@@ -103,6 +101,8 @@ def run_photos(bench: Bench, paths: list[Path], views: int = 16, size: int = 256
                                              pred.rgb, pred.mask, got.body_labels)
                 r.outside_body = silhouette_outside_body(pred.mask, got.body_mask)
             out.append(r)
+        if len(inputs) < figure_photos and any(r.subject == path.name and r.views is not None for r in out):
+            inputs[path.name] = (channels_last(photo), None)  # the figure shows the first photos that worked
     if progress is not None:
         progress(len(paths), len(paths))
     return out, inputs

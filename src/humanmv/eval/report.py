@@ -236,7 +236,9 @@ def comparison_figure(results: list[SubjectResult], inputs: dict[str, tuple[torc
     from humanmv.io.grid import make_grid
 
     rows = []
-    for name in list(dict.fromkeys(r.subject for r in results if r.views is not None))[:subjects]:
+    # Only subjects whose input was kept for the figure (a failed one is skipped, the next taken).
+    shown = [n for n in dict.fromkeys(r.subject for r in results if r.views is not None) if n in inputs]
+    for name in shown[:subjects]:
         mine = [r for r in results if r.subject == name and r.views is not None]
         photo, gt = inputs[name]
         C, H, W = mine[0].views.shape[:3]

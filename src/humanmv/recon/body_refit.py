@@ -48,6 +48,8 @@ class RefitConfig:
     boundary_samples: int = 400
     min_confidence: float = 0.3
     seed: int = 0
+    seen_bound_deg: float = 8.0
+    seen_bound_weight: float = 50.0
 
 
 @dataclass
@@ -92,6 +94,14 @@ def refit_body_to_views(body: AnnyBody, params: BodyParams, photo_camera: Camera
         conf = torch.as_tensor(photo.confidence, dtype=torch.float32)
         conf = torch.where(conf >= cfg.min_confidence, conf, torch.zeros_like(conf))
 
+    with torch.no_grad():
+        start_vertices = body(params).vertices[0][:: cfg.vertex_stride]
+    start_uv, _ = cameras.project(start_vertices)
+    trust = {c: view_trust(start_uv[c], body.vertex_parts[:: cfg.vertex_stride], *view_fields[c], sizes[c][1])
+             for c in used}
+    held = seen_bones(body, conf, cfg.min_confidence) if conf is not None else torch.zeros(len(params.pose[0]), dtype=torch.bool)
+    bound = float(np.radians(cfg.seen_bound_deg))
+
     pose0 = params.pose[0].detach().float()
     pose = pose0.clone().requires_grad_(True)
     logit = torch.logit(params.phenotype[0].detach().float().clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
@@ -110,7 +120,8 @@ def refit_body_to_views(body: AnnyBody, params: BodyParams, photo_camera: Camera
         terms: dict[str, torch.Tensor] = {}
         uv_views, _ = cameras.project(sparse)  # (C, N, 2)
         terms["views"] = cfg.view_weight * sum(
-            (silhouette_loss(uv_views[c], *view_fields[c], *sizes[c]) for c in used),
+            (silhouette_loss(uv_views[c], *view_fields[c], *sizes[c], point_weight=trust[c][0],
+                             boundary_weight=trust[c][1]) for c in used),
             torch.zeros(())) / max(len(used), 1)
         if kp2d is not None and conf is not None and float(conf.sum()) > 0:
             kp = (out.keypoints[0] - centre) @ R.T + centre + shift
@@ -124,6 +135,8 @@ def refit_body_to_views(body: AnnyBody, params: BodyParams, photo_camera: Camera
         terms["pose_prior"] = cfg.pose_prior_weight * pose_prior(pose)
         terms["shape_prior"] = cfg.shape_prior_weight * (torch.sigmoid(logit) - 0.5).square().sum()
         terms["stay"] = cfg.stay_weight * (pose - pose0).square().sum()
+        turn = (pose - pose0)[held].norm(dim=-1)
+        terms["seen_bound"] = cfg.seen_bound_weight * (turn - bound).clamp_min(0).square().sum()
         return sum(terms.values()), terms, verts
 
     opt = torch.optim.Adam([{"params": [pose, logit], "lr": cfg.lr},
@@ -139,3 +152,46 @@ def refit_body_to_views(body: AnnyBody, params: BodyParams, photo_camera: Camera
     final = BodyParams(pose.detach()[None].clone(), torch.sigmoid(logit).detach()[None], expression.clone())
     return RefitResult(final, verts.detach(), R.detach(), shift.detach().clone(), centre,
                        {k: float(v) for k, v in terms.items()}, time.perf_counter() - start)
+
+
+AGREE_TOLERANCE = 2.0  # % of the view's height: a start vertex this near the mask agrees with it
+PART_AGREEMENT = (0.3, 0.7)  # share of a part's vertices inside the view's mask: none .. full trust
+GHOST_DISTANCE = (5.0, 12.0)  # % of the height from the start body: a boundary pixel's full .. no trust
+
+
+def view_trust(start_uv: torch.Tensor, parts: torch.Tensor, dist_out: torch.Tensor, boundary: torch.Tensor,
+               height: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """How far to trust one generated view, part by part, before the refit moves anything.
+
+    start_uv: (N, 2) the photo fit's (sparse) vertices projected into the view; parts: (N,)
+    their part ids; dist_out, boundary: the view's `silhouette_fields`. Returns (point_weight
+    (N,): 0 for the vertices of a part the view mostly leaves outside its mask, where it drew
+    that part elsewhere or not at all; boundary_weight (B,): 0 for silhouette pixels far from
+    the start body, a limb the photo-constrained body has nowhere near: a ghost)."""
+    unit = 0.01 * height
+    W = dist_out.shape[-1]
+    grid = torch.stack([start_uv[:, 0] / W * 2 - 1, start_uv[:, 1] / height * 2 - 1], -1)
+    outside = torch.nn.functional.grid_sample(dist_out, grid[None, None], align_corners=False,
+                                              padding_mode="border")[0, 0, 0]
+    inside = (outside / unit <= AGREE_TOLERANCE).float()
+    share = torch.zeros(int(parts.max()) + 1).index_add_(0, parts, inside) / torch.bincount(
+        parts, minlength=int(parts.max()) + 1).clamp_min(1)
+    lo, hi = PART_AGREEMENT
+    point_weight = ((share[parts] - lo) / (hi - lo)).clamp(0, 1)
+    if len(boundary) == 0:
+        return point_weight, torch.ones(0)
+    from scipy.spatial import cKDTree
+
+    d = torch.from_numpy(cKDTree(start_uv.double().numpy()).query(boundary.double().numpy())[0]).float() / unit
+    near, far = GHOST_DISTANCE
+    return point_weight, (1 - (d - near) / (far - near)).clamp(0, 1)
+
+
+def seen_bones(body: AnnyBody, confidence: torch.Tensor, min_confidence: float) -> torch.Tensor:
+    """(P,) bool: the posed bones of the limbs the photo saw clearly (`pose_evidence`)."""
+    from humanmv.body.anny_model import POSE_BONES
+    from humanmv.body.pose_evidence import PART_BONES, seen_parts
+
+    seen = seen_parts(confidence, list(body.keypoint_names), min_confidence)
+    bones = {b for part, part_bones in PART_BONES.items() if seen.get(part) for b in part_bones}
+    return torch.tensor([b in bones for b in POSE_BONES])

@@ -144,3 +144,16 @@ def test_a_missing_view_file_is_found_before_any_work(split, tmp_path):
     (folder / "mask" / "022.png").unlink()
     with pytest.raises(ConfigError, match=r"mask/022\.png: missing view file"):
         check_split([folder])
+
+
+def test_comparison_figure_skips_photos_whose_input_it_was_not_given():
+    """A photo that failed every method is not in the figure's inputs: the next one is shown."""
+    from humanmv.eval.report import comparison_figure
+
+    views = torch.rand(4, 16, 16, 3)
+    ok = SubjectResult("b.jpg", "prior", 1.0, [0, 90, 180, 270], [], [], [], views=views)
+    late = SubjectResult("c.jpg", "prior", 1.0, [0, 90, 180, 270], [], [], [], views=views)
+    failed = SubjectResult("a.jpg", "prior", 0.0, [], [], [], [], error="no body")
+    figure = comparison_figure([failed, ok, late], {"b.jpg": (torch.rand(20, 10, 3), None)}, subjects=4)
+    assert figure.ndim == 3 and figure.shape[2] == 3
+    assert figure.shape[0] < 2 * 16 + 8  # one row: b.jpg only

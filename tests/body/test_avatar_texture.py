@@ -70,6 +70,19 @@ def test_unseen_back_of_a_red_front_is_red(body, renderer, builder, synthetic):
     assert colour[0] > 0.6 and colour[1] < 0.35  # the garment's back follows its front
 
 
+def test_the_photo_s_squarely_seen_face_is_marked_and_only_the_face(body, renderer, builder, synthetic):
+    verts, cam, photo, mask = synthetic
+    avatar = builder.build(photo, mask, verts, cam)
+    face = avatar.face_seen
+    assert face.shape == (SIZE, SIZE) and int(face.sum()) > 200
+    assert (avatar.filled_from[face] == PHOTO).all() and avatar.seen[face].all()
+    # a back view of the same body marks no face
+    back = orbit_cameras_around(verts, [180.0], 0.0, fov_deg=30, width=256, height=256)
+    seen_back = renderer.render(body.mesh(verts), back, outputs=("mask",)).mask[0]
+    behind = builder.build(torch.full((256, 256, 3), 0.5), seen_back, verts, back)
+    assert int(behind.face_seen.sum()) == 0
+
+
 def test_push_pull_fills_smoothly():
     img = torch.zeros(64, 64, 3)
     known = torch.zeros(64, 64, dtype=torch.bool)

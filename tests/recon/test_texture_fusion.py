@@ -85,6 +85,20 @@ def test_trust_and_masks_decide_whose_colour_a_texel_takes(scene, renderer):
     assert torch.allclose(masked.texture[seen], torch.tensor([1.0, 0.0, 0.0]).expand(int(seen.sum()), 3), atol=1e-3)
 
 
+def test_kept_texels_keep_the_base_whatever_the_views_say(scene, renderer):
+    """The photo's face texels (keep_base) stay the base's; the rest takes the views'."""
+    _, grey, cams, views, _ = scene
+    red = torch.zeros_like(views.rgb)
+    red[..., 0] = 1
+    keep = torch.zeros(S, S, dtype=torch.bool)
+    keep[: S // 2] = True
+    fused = fuse_views_into_texture(grey, [Views(cams, rgb=red, mask=views.mask)], renderer, keep_base=keep)
+    seen = fused.weight > 0.5
+    assert (seen & keep).any() and (seen & ~keep).any()
+    assert torch.allclose(fused.texture[seen & keep], torch.full((int((seen & keep).sum()), 3), 0.5), atol=1e-5)
+    assert float(fused.texture[seen & ~keep][:, 0].mean()) > 0.9
+
+
 def test_views_must_match_their_cameras(scene, renderer):
     _, grey, cams, views, _ = scene
     with pytest.raises(ValueError, match=r"Views.rgb must be \(8, 128, 128, 3\)"):

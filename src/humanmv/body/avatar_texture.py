@@ -50,17 +50,20 @@ SQUARE_FACING = 0.5  # seen this squarely, a texel's colour says whether its ban
 DEPTH_TOLERANCE = 0.02  # metres
 MATCH_DISTANCE = 0.03  # metres: a mirrored point must land this close to the surface
 FACING_SIDE = 0.2  # |n_z| on the rest body below which a texel is on a side, neither front nor back
-_MAPS_VERSION = 6  # bump when the correspondences change
+_MAPS_VERSION = 7  # bump when the correspondences change
 
 
 @dataclass
 class TexturedAvatar:
     """texture: (S, S, 3) float32 [0, 1], row 0 = v 1. seen: (S, S) bool, from the photo.
-    filled_from: (S, S) uint8 (PHOTO, MIRROR, PART, INPAINT; OUTSIDE off the UV islands)."""
+    filled_from: (S, S) uint8 (PHOTO, MIRROR, PART, INPAINT; OUTSIDE off the UV islands).
+    face_seen: (S, S) bool, the face's texels (brow to chin, ear to ear) the photo saw squarely
+    enough to use as they are: generated views must not repaint them."""
 
     texture: torch.Tensor
     seen: torch.Tensor
     filled_from: torch.Tensor
+    face_seen: torch.Tensor | None = None
 
 
 def push_pull_fill(image: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
@@ -103,7 +106,7 @@ class TextureBuilder:
         self.texel_index = torch.from_numpy(maps["texel_index"])  # (N,) flat covered texels
         self.part, self.mirror, self.front_back = maps["part"], maps["mirror"], maps["front_back"]
         self.scalp, self.hair_sample = maps["scalp"], maps["hair_sample"]
-        self.skin_sample = maps["skin_sample"]
+        self.skin_sample, self.face = maps["skin_sample"], maps["face"]
         self.band, self.band_group, self.band_centre = maps["band"], maps["band_group"], maps["band_centre"]
         self.rest_position = maps["rest_position"]
 
@@ -134,6 +137,8 @@ class TextureBuilder:
             # Cheeks: the face's skin colour, for the unseen rest of the face, ears and neck.
             "skin_sample": (part == head) & (pos[:, 1] < eyes_y - 0.02) & (pos[:, 1] > eyes_y - 0.08)
                            & (pos[:, 2] > head_centre_z + 0.02),
+            "face": np.isin(part, [head, PART_NAMES.index("eyes")]) & (pos[:, 1] < eyes_y + 0.05)
+                    & (pos[:, 1] > eyes_y - 0.13) & (pos[:, 2] > head_centre_z + 0.01),
         }
 
     @staticmethod
@@ -221,7 +226,9 @@ class TextureBuilder:
         filled[idx] = torch.where(seen, torch.full_like(source, PHOTO), source)
         seen_map = torch.zeros(S * S, dtype=torch.bool)
         seen_map[idx] = seen
-        return TexturedAvatar(texture, seen_map.reshape(S, S), filled.reshape(S, S))
+        face_seen = torch.zeros(S * S, dtype=torch.bool)
+        face_seen[idx] = torch.from_numpy(self.face) & (weight >= 1)
+        return TexturedAvatar(texture, seen_map.reshape(S, S), filled.reshape(S, S), face_seen.reshape(S, S))
 
     def _soften(self, values: torch.Tensor, sigma_fraction: float = 0.012,
                 weight: torch.Tensor | None = None) -> torch.Tensor:

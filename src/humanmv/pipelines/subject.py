@@ -29,7 +29,8 @@ class Subject:
     photo_camera: the photo's camera (1 view). focus: (N, 3) world points the views frame
     (the body's or the head's vertices). body_params / targets: the fit's parameters (batch 1)
     and the photo evidence it was fitted to (keypoints, mask), for stages that refit the body
-    to views; None when unknown.
+    to views; None when unknown. photo_face: (S, S) bool texels of the avatar's texture where the
+    photo saw the face squarely (`TexturedAvatar.face_seen`): fusion keeps them; None: no lock.
     """
 
     photo: torch.Tensor
@@ -40,6 +41,7 @@ class Subject:
     focus: torch.Tensor
     body_params: BodyParams | None = None
     targets: FitTargets | None = None
+    photo_face: torch.Tensor | None = None
 
 
 @dataclass
@@ -64,5 +66,5 @@ def make_subject(photo_fit: PhotoFit, texture_builder: TextureBuilder) -> Textur
     focus = fit.vertices[body.head_vertex_mask()] if fit.mode == "head" else fit.vertices
     targets = FitTargets(photo.shape[1], photo.shape[0], perceived.coco_xy, perceived.coco_confidence,
                          perceived.mask)
-    subject = Subject(photo, person, fit.mode, avatar, fit.camera, focus, fit.params, targets)
+    subject = Subject(photo, person, fit.mode, avatar, fit.camera, focus, fit.params, targets, textured.face_seen)
     return TexturedSubject(subject, textured.filled_from)

@@ -144,8 +144,12 @@ def fuse_into_avatar(views: Views, subject, avatar: Avatar, renderer, options: R
     `avatar`'s texture; returns the new avatar and its renders at `views`' cameras."""
     photo = Views(subject.photo_camera, rgb=subject.photo[None], mask=subject.person_mask[None])
     groups, trust = ([sources, photo], [1.0, options.photo_trust]) if sources is not None else ([photo], [1.0])
+    # The photo's own face texels stay: a generated face fills only what the photo saw poorly.
+    keep = subject.photo_face
+    if keep is not None and avatar.mesh.texture is not None and keep.shape != avatar.mesh.texture.shape[:2]:
+        keep = None  # a texture of another size (a surface's own charts): no lock to map
     fused = fuse_views_into_texture(avatar.mesh, groups, renderer, trust=trust,
-                                    config=FusionConfig(sharpness=options.sharpness))
+                                    config=FusionConfig(sharpness=options.sharpness), keep_base=keep)
     avatar = avatar.with_texture(fused.texture)
     out = renderer.render(avatar.mesh, views.cameras, outputs=RENDERED_LAYERS)
     return avatar, Views.from_render(views.cameras, out, meta=views.meta)

@@ -56,7 +56,8 @@ class FusedTexture:
 
 def fuse_views_into_texture(mesh: Mesh, views: list[Views], renderer: Renderer,
                             trust: list[float] | None = None, base_texture: torch.Tensor | None = None,
-                            config: FusionConfig | None = None) -> FusedTexture:
+                            config: FusionConfig | None = None, keep_base: torch.Tensor | None = None
+                            ) -> FusedTexture:
     """Colour `mesh`'s UV texture from groups of views of it.
 
     mesh:  the surface in the views' world frame, with `uvs` (and `uv_faces`); its `texture`
@@ -65,6 +66,8 @@ def fuse_views_into_texture(mesh: Mesh, views: list[Views], renderer: Renderer,
            1-view group: a photo keeps its background pixels, the mask says what is the person).
     trust: weight of every view of each group (default 1 each; e.g. the photo above the
            generated views).
+    keep_base: (S, S) bool texels that keep the base texture whatever the views say (the
+    photo's own view of the face: generated faces fill only what it saw poorly or not at all).
     Returns a FusedTexture at the base texture's size; `best_view` counts the views of all
     groups in order.
     """
@@ -91,6 +94,10 @@ def fuse_views_into_texture(mesh: Mesh, views: list[Views], renderer: Renderer,
     total = weight.sum(0)  # (N,)
     base_texel = base.reshape(-1, 3)[idx].float()
     fused = ((weight[..., None] * colour).sum(0) + cfg.base_weight * base_texel) / (total + cfg.base_weight)[:, None]
+    if keep_base is not None:
+        assert keep_base.shape == (S, S), (keep_base.shape, S)
+        kept = keep_base.reshape(-1)[idx]
+        fused = torch.where(kept[:, None], base_texel, fused)
 
     texture = torch.zeros(S * S, 3)
     texture[idx] = fused

@@ -99,6 +99,28 @@ def test_kept_texels_keep_the_base_whatever_the_views_say(scene, renderer):
     assert float(fused.texture[seen & ~keep][:, 0].mean()) > 0.9
 
 
+def test_hue_sigma_distrusts_colours_the_base_does_not_have(scene, renderer):
+    """Generated views paint a white base purple: with a hue sigma the base holds, a view of
+    the base's own hue (grey, only darker) still counts fully."""
+    _, grey, cams, views, _ = scene
+    white = grey.__class__(**{**grey.__dict__, "texture": torch.full((S, S, 3), 0.9)})
+    purple = torch.zeros_like(views.rgb)
+    purple[..., 0], purple[..., 2] = 0.6, 0.7
+    purple[..., 1] = 0.2
+    group = [Views(cams, rgb=purple, mask=views.mask)]
+    cfg = FusionConfig()
+    plain = fuse_views_into_texture(white, group, renderer, config=cfg)
+    doubted = fuse_views_into_texture(white, group, renderer, config=cfg, hue_sigma=[8.0])
+    seen = plain.weight > 0.5
+    assert float(plain.texture[seen][:, 1].mean()) < 0.4  # purple won
+    assert float(doubted.texture[seen][:, 1].mean()) > 0.85  # the base's white held
+    dark = fuse_views_into_texture(white, [Views(cams, rgb=torch.full_like(purple, 0.5), mask=views.mask)],
+                                   renderer, config=cfg, hue_sigma=[8.0])
+    assert float(dark.texture[seen].mean()) < 0.6  # same hue, darker: trusted
+    with pytest.raises(AssertionError, match="one hue_sigma per group"):
+        fuse_views_into_texture(white, group, renderer, hue_sigma=[8.0, None])
+
+
 def test_views_must_match_their_cameras(scene, renderer):
     _, grey, cams, views, _ = scene
     with pytest.raises(ValueError, match=r"Views.rgb must be \(8, 128, 128, 3\)"):

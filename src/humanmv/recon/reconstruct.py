@@ -53,6 +53,8 @@ class ReconstructOptions:
                                 minimum=0.0)
     sharpness: float = option(2.0, "exponent on the facing cosine in the fusion (higher: the most frontal "
                               "view wins)", minimum=0.0)
+    hue_sigma: float = option(0.0, "distrust generated colour whose hue (a*b*) is this far beyond 6 from the "
+                              "prior's completion at the texel (0: off)", minimum=0.0)
     refit_iterations: int = option(40, "Adam steps of the body refit", minimum=0, maximum=10000)
     surface_iterations: int = option(80, "Adam steps of the surface offsets (each candidate shell: 15 more)",
                                      minimum=0, maximum=10000)
@@ -148,8 +150,9 @@ def fuse_into_avatar(views: Views, subject, avatar: Avatar, renderer, options: R
     keep = subject.photo_face
     if keep is not None and avatar.mesh.texture is not None and keep.shape != avatar.mesh.texture.shape[:2]:
         keep = None  # a texture of another size (a surface's own charts): no lock to map
+    hue = [options.hue_sigma or None, None] if sources is not None else [None]  # the photo is never doubted
     fused = fuse_views_into_texture(avatar.mesh, groups, renderer, trust=trust,
-                                    config=FusionConfig(sharpness=options.sharpness), keep_base=keep)
+                                    config=FusionConfig(sharpness=options.sharpness), keep_base=keep, hue_sigma=hue)
     avatar = avatar.with_texture(fused.texture)
     out = renderer.render(avatar.mesh, views.cameras, outputs=RENDERED_LAYERS)
     return avatar, Views.from_render(views.cameras, out, meta=views.meta)

@@ -56,8 +56,8 @@ class FusedTexture:
 
 def fuse_views_into_texture(mesh: Mesh, views: list[Views], renderer: Renderer,
                             trust: list[float] | None = None, base_texture: torch.Tensor | None = None,
-                            config: FusionConfig | None = None, keep_base: torch.Tensor | None = None
-                            ) -> FusedTexture:
+                            config: FusionConfig | None = None, keep_base: torch.Tensor | None = None,
+                            hue_sigma: list[float | None] | None = None) -> FusedTexture:
     """Colour `mesh`'s UV texture from groups of views of it.
 
     mesh:  the surface in the views' world frame, with `uvs` (and `uv_faces`); its `texture`
@@ -66,6 +66,9 @@ def fuse_views_into_texture(mesh: Mesh, views: list[Views], renderer: Renderer,
            1-view group: a photo keeps its background pixels, the mask says what is the person).
     trust: weight of every view of each group (default 1 each; e.g. the photo above the
            generated views).
+    hue_sigma: per group, None or sigma: that group's colour at a texel counts less the further
+    its hue (CIE-Lab a*b*) lies from the base's there beyond HUE_SLACK, by exp(-(excess/sigma)^2),
+    so generated views cannot paint purple on a white shirt the base continued from the photo.
     keep_base: (S, S) bool texels that keep the base texture whatever the views say (the
     photo's own view of the face: generated faces fill only what it saw poorly or not at all).
     Returns a FusedTexture at the base texture's size; `best_view` counts the views of all
@@ -84,15 +87,19 @@ def fuse_views_into_texture(mesh: Mesh, views: list[Views], renderer: Renderer,
     pos = raster.position.reshape(-1, 3)[idx]  # (N, 3) world
     nrm = raster.normal.reshape(-1, 3)[idx]
     weights, colours = [], []
-    for group, group_trust in zip(views, trust):
+    hue_sigma = [None] * len(views) if hue_sigma is None else list(hue_sigma)
+    assert len(hue_sigma) == len(views), "one hue_sigma per group of views"
+    base_texel = base.reshape(-1, 3)[idx].float()
+    for group, group_trust, sigma in zip(views, trust, hue_sigma):
         w, c = _view_weights(mesh, pos, nrm, group, group_trust, renderer, cfg)
+        if sigma:
+            w = w * _hue_agreement(c, base_texel, sigma)
         weights.append(w)
         colours.append(c)
     weight = torch.cat(weights)  # (C_all, N)
     colour = torch.cat(colours)  # (C_all, N, 3)
 
     total = weight.sum(0)  # (N,)
-    base_texel = base.reshape(-1, 3)[idx].float()
     fused = ((weight[..., None] * colour).sum(0) + cfg.base_weight * base_texel) / (total + cfg.base_weight)[:, None]
     if keep_base is not None:
         assert keep_base.shape == (S, S), (keep_base.shape, S)
@@ -108,6 +115,21 @@ def fuse_views_into_texture(mesh: Mesh, views: list[Views], renderer: Renderer,
     best = torch.full((S * S,), -1, dtype=torch.long)
     best[idx] = torch.where(total > 0, weight.argmax(0), torch.full_like(idx, -1))
     return FusedTexture(texture, weight_map.reshape(S, S), best.reshape(S, S))
+
+
+HUE_SLACK = 6.0  # a*b* units of hue difference from the base that cost nothing
+
+
+def _hue_agreement(colour: torch.Tensor, base: torch.Tensor, sigma: float) -> torch.Tensor:
+    """colour: (C, N, 3), base: (N, 3) sRGB -> (C, N) in (0, 1]: 1 within HUE_SLACK of the
+    base's a*b*, falling as a Gaussian of the excess."""
+    from kornia.color import rgb_to_lab
+
+    def ab(x: torch.Tensor) -> torch.Tensor:
+        return rgb_to_lab(x.reshape(-1, 3).clamp(0, 1).T[:, :, None])[1:, :, 0].T.reshape(*x.shape[:-1], 2)
+
+    excess = ((ab(colour) - ab(base)[None]).norm(dim=-1) - HUE_SLACK).clamp_min(0)
+    return torch.exp(-((excess / sigma) ** 2))
 
 
 def _view_weights(mesh: Mesh, pos: torch.Tensor, nrm: torch.Tensor, views: Views, trust: float,

@@ -53,7 +53,7 @@ class ReconstructOptions:
                                 minimum=0.0)
     sharpness: float = option(2.0, "exponent on the facing cosine in the fusion (higher: the most frontal "
                               "view wins)", minimum=0.0)
-    hue_sigma: float = option(0.0, "distrust generated colour whose hue (a*b*) is this far beyond 6 from the "
+    hue_sigma: float = option(8.0, "distrust generated colour whose hue (a*b*) is this far beyond 6 from the "
                               "prior's completion at the texel (0: off)", minimum=0.0)
     refit_iterations: int = option(40, "Adam steps of the body refit", minimum=0, maximum=10000)
     surface_iterations: int = option(80, "Adam steps of the surface offsets (each candidate shell: 15 more)",

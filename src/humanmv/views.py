@@ -133,3 +133,11 @@ def _indices(index, n: int) -> torch.Tensor:
     if isinstance(index, slice):
         return torch.arange(n)[index]
     return torch.as_tensor(index, dtype=torch.long)
+
+
+def lab_channels_last(rgb: torch.Tensor) -> torch.Tensor:
+    """(..., 3) sRGB [0, 1] -> (..., 3) CIE-Lab (D65), any leading shape (kornia's conversion)."""
+    from kornia.color import rgb_to_lab
+
+    flat = rgb.reshape(-1, 3).clamp(0, 1).T[:, :, None]  # (3, N, 1): an image kornia takes
+    return rgb_to_lab(flat)[:, :, 0].T.reshape(rgb.shape)

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from kornia.color import rgb_to_lab
 
 from humanmv.body.anny_model import PART_NAMES
+from humanmv.views import lab_channels_last
 
 BAND_WIDTH = 0.04  # metres along a part's length on the rest body
 SKIN_DISTANCE = 14.0  # Lab distance to the face's skin (lightness at half weight) that still reads as skin
@@ -97,9 +97,9 @@ def label_bands(colour: torch.Tensor, seen: torch.Tensor, square: torch.Tensor, 
     B = len(band_group)
     b = torch.from_numpy(band)
     on = b >= 0
-    lab = rgb_to_lab(colour.clamp(0, 1).T[:, :, None])[:, :, 0].T  # (N, 3)
+    lab = lab_channels_last(colour)  # (N, 3)
     if skin is not None:
-        ref = rgb_to_lab(skin.clamp(0, 1).view(3, 1, 1)).view(3)
+        ref = lab_channels_last(skin)
         d = lab - ref
         skin_like = (d[:, 0] * 0.5) ** 2 + d[:, 1] ** 2 + d[:, 2] ** 2 < SKIN_DISTANCE ** 2
     else:

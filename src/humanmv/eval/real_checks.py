@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from humanmv.body.anny_model import PART_NAMES
+from humanmv.views import lab_channels_last
 
 MIN_PART_PIXELS = 50
 OUTSIDE_MARGIN = 0.03  # of the view's size: clothes and hair reach this far past the body
@@ -27,10 +28,7 @@ PART_GROUPS = tuple(dict.fromkeys(n.split(".")[0] for n in PART_NAMES if n != "e
 
 def _ab(rgb: torch.Tensor) -> torch.Tensor:
     """(..., 3) sRGB [0, 1] -> (..., 2) CIE-Lab a*, b*."""
-    from kornia.color import rgb_to_lab
-
-    flat = rgb.reshape(-1, 3).clamp(0, 1).T[:, :, None]
-    return rgb_to_lab(flat)[1:, :, 0].T.reshape(*rgb.shape[:-1], 2)
+    return lab_channels_last(rgb)[..., 1:]
 
 
 def _group_of_label(labels: torch.Tensor) -> torch.Tensor:

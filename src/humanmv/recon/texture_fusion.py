@@ -24,7 +24,7 @@ from humanmv.body.avatar_texture import push_pull_fill
 from humanmv.render import Renderer
 from humanmv.render.mesh import Mesh
 from humanmv.render.uv_space import rasterize_uv, texel_views
-from humanmv.views import Views, channels_first
+from humanmv.views import Views, channels_first, lab_channels_last
 
 MIN_FACING = 0.1  # cos of the viewing angle below which a view does not colour a texel
 DEPTH_TOLERANCE = 0.02  # metres between a texel and the surface the view sees there
@@ -123,11 +123,7 @@ HUE_SLACK = 6.0  # a*b* units of hue difference from the base that cost nothing
 def _hue_agreement(colour: torch.Tensor, base: torch.Tensor, sigma: float) -> torch.Tensor:
     """colour: (C, N, 3), base: (N, 3) sRGB -> (C, N) in (0, 1]: 1 within HUE_SLACK of the
     base's a*b*, falling as a Gaussian of the excess."""
-    from kornia.color import rgb_to_lab
-
-    def ab(x: torch.Tensor) -> torch.Tensor:
-        return rgb_to_lab(x.reshape(-1, 3).clamp(0, 1).T[:, :, None])[1:, :, 0].T.reshape(*x.shape[:-1], 2)
-
+    ab = lambda x: lab_channels_last(x)[..., 1:]  # noqa: E731
     excess = ((ab(colour) - ab(base)[None]).norm(dim=-1) - HUE_SLACK).clamp_min(0)
     return torch.exp(-((excess / sigma) ** 2))
 

@@ -39,3 +39,19 @@ def test_pairs_need_prepared_prior_views(tmp_path):
 
     with pytest.raises(ConfigError, match="no prior/ views"):
         MVDiffPairs(tmp_path)
+
+
+def test_colour_augment_moves_every_image_alike_and_nothing_else(mvdiff_data):
+    from humanmv.data.mvdiff_pairs import MVDiffPairs
+
+    plain = MVDiffPairs(mvdiff_data, views=4, size=32, split=None)[0]
+    jittered = MVDiffPairs(mvdiff_data, views=4, size=32, split=None, colour_augment=1.0)[0]
+    assert torch.equal(plain["camera"], jittered["camera"])          # the same views are picked
+    for key in ("target", "coarse", "reference", "reference_conditions"):
+        assert not torch.allclose(plain[key][..., :3, :, :], jittered[key][..., :3, :, :], atol=1e-3), key
+        assert torch.equal(plain[key][..., 3:, :, :], jittered[key][..., 3:, :, :]), key  # alpha, normals
+    assert torch.equal(plain["normal"], jittered["normal"])
+    # One transform for the whole item: where the photo and its render show the same colour,
+    # they still show the same colour (here: the white background, left white).
+    outside = plain["reference"][3] == 0
+    assert torch.allclose(jittered["reference"][:3][:, outside], torch.ones(1), atol=1e-5)

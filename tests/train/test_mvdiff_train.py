@@ -209,3 +209,21 @@ def test_resume_errors(tmp_path):
     with pytest.raises(CheckpointError) as err:
         standins.run(out, 2, 1, resume=True)
     assert "optimizers/model.pt" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_init_from_starts_at_an_exported_model_and_refuses_another_config(tmp_path):
+    from humanmv.train.recipes.mvdiff import MVDiffRecipe
+
+    standins.run(tmp_path / "a", 2, 1000)
+    final = tmp_path / "a" / "final"
+    cfg, options = standins.tiny_config(tmp_path / "b", 1, init_from=str(final))
+    objects = standins.MemoryMVDiff().build(cfg, options)
+    start = objects.modules["model"].state_dict()
+    saved = _weights(final / "model")
+    assert start.keys() == saved.keys() and all(torch.equal(start[k], saved[k]) for k in saved)
+    cfg, options = standins.tiny_config(tmp_path / "c", 1, init_from=str(final), config="small")
+    with pytest.raises(ConfigError, match="holds a 'tiny' model.*--config tiny"):
+        MVDiffRecipe().check(cfg, options)
+    cfg, options = standins.tiny_config(tmp_path / "c", 1, init_from=str(tmp_path / "nowhere"))
+    with pytest.raises(CheckpointError, match="nowhere"):
+        MVDiffRecipe().check(cfg, options)

@@ -13,8 +13,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 from torch.utils.data import Dataset
 
+from humanmv.data.colour_augment import ColourJitter, apply_colour_jitter, sample_colour_jitter
 from humanmv.data.format import finished_subjects, read_subject
 from humanmv.errors import ConfigError
 from humanmv.models.inputs import reference_inputs, resize_views, view_tensors
@@ -28,11 +30,17 @@ class MVDiffPairs(Dataset):
     relative to the input camera (`models.camera.camera_features`); reference (4, s, s) the
     input view and reference_conditions (7, s, s) the prior's render at the input camera, both
     cropped square around the person; subject (str). All in [0, 1], s = `size`.
+
+    With probability `colour_augment` an item's colours (target, coarse, reference and the
+    reference's conditions alike) go through one random `data.colour_augment.ColourJitter`,
+    so the model learns to carry the input's colours over rather than the training set's.
     """
 
     def __init__(self, root: str | Path, views: int = 6, size: int = 64, seed: int = 0,
-                 split: str | None = "train") -> None:
+                 split: str | None = "train", colour_augment: float = 0.0) -> None:
+        assert 0.0 <= colour_augment <= 1.0, colour_augment
         self.root, self.views, self.size, self.seed, self.epoch = Path(root), views, size, seed, 0
+        self.colour_augment = colour_augment
         if not (self.root / "prior").is_dir():
             raise ConfigError(f"{root}: no prior/ views; prepare them with "
                               "humanmv.pipelines.prior_views.prepare_prior_views (the train command does)")
@@ -63,6 +71,9 @@ class MVDiffPairs(Dataset):
                                                            pr.normal[-1], self.size)
         target = resize_views(view_tensors(gt.rgb[:-1], gt.mask[:-1]), self.size)
         conditions = resize_views(view_tensors(pr.rgb[:-1], pr.mask[:-1], pr.normal[:-1]), self.size)
+        if self.colour_augment > 0 and rng.random() < self.colour_augment:
+            target, conditions, reference, reference_conditions = _jittered(
+                sample_colour_jitter(rng), target, conditions, reference, reference_conditions)
         w2c = pr.cameras.world_to_cam
         return {
             "target": target,
@@ -71,3 +82,13 @@ class MVDiffPairs(Dataset):
             "reference": reference, "reference_conditions": reference_conditions,
             "subject": name,
         }
+
+
+def _jittered(jitter: ColourJitter, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Each tensor [..., C >= 4, s, s] with RGBA first, its RGB moved by `jitter` (the rest,
+    alpha and normals, unchanged)."""
+    out = []
+    for t in tensors:
+        rgb = apply_colour_jitter(t[..., :3, :, :], t[..., 3:4, :, :], jitter)
+        out.append(torch.cat([rgb, t[..., 3:, :, :]], dim=-3))
+    return tuple(out)

@@ -47,9 +47,12 @@ class MVDiffOptions(Options):
     size: Optional[int] = None          # pixels; None = the model config's sample_size
     reference_dropout: float = 0.1      # share of subjects trained without the reference (CFG)
     mask_weight: float = 1.0            # pixels in (target | coarse) mask weigh 1 + mask_weight
+    colour_augment: float = 0.5         # share of subjects whose colours are jittered (MVDiffPairs)
+    init_from: Optional[str] = None     # start from this model folder (config.json + weights), not from noise
 
     def checks(self) -> list[tuple[bool, str]]:
         return [
+            (0 <= self.colour_augment <= 1, f"--colour-augment must be within [0, 1], got {self.colour_augment}"),
             (self.views >= 1, f"--views must be at least 1, got {self.views}"),
             (self.size is None or 8 <= self.size <= 4096, f"--size must be within 8..4096, got {self.size}"),
             (0 <= self.reference_dropout <= 1, f"reference_dropout must be within [0, 1], got {self.reference_dropout}"),
@@ -129,6 +132,13 @@ def model_config_for(options: MVDiffOptions):
     return model_config
 
 
+def model_folder(path: str | os.PathLike[str]) -> Path:
+    """The MultiViewUNet folder of an exported model: `path` itself or its model/ (an
+    MVDiffPipeline folder such as a run's final/ or the shipped weights)."""
+    path = Path(path)
+    return path / "model" if (path / "model" / "config.json").is_file() else path
+
+
 @torch.no_grad()
 def generate_views(model: nn.Module, item: dict, seed: int = 0, steps: int = 20) -> torch.Tensor:
     """The model's views of a dataset item through MVDiffPipeline: (N, 4, h, w) in [0, 1]."""
@@ -165,6 +175,13 @@ class MVDiffRecipe(Recipe):
 
     def check(self, cfg: TrainConfig, options: MVDiffOptions) -> None:
         model_config_for(options)  # an unknown config name fails before the data is looked at
+        if options.init_from:
+            from humanmv.models.checkpoint import load_config
+
+            saved = load_config(model_folder(options.init_from) / "config.json")
+            if saved.name != options.config:
+                raise ConfigError(f"--init-from {options.init_from} holds a {saved.name!r} model, not "
+                                  f"--config {options.config}; pass --config {saved.name}")
         check_data(cfg.data)
 
     def prepare_data(self, cfg: TrainConfig, options: MVDiffOptions,
@@ -174,7 +191,10 @@ class MVDiffRecipe(Recipe):
     def build(self, cfg: TrainConfig, options: MVDiffOptions) -> TrainObjects:
         from humanmv.models.mv_unet import MultiViewUNet
 
-        model = MultiViewUNet(model_config_for(options))
+        if options.init_from:
+            model = MultiViewUNet.from_pretrained(model_folder(options.init_from))
+        else:
+            model = MultiViewUNet(model_config_for(options))
         self.noise_scheduler = noise_scheduler_for(model.config)
         optimizer = make_optimizer(model.parameters(), cfg)
         return TrainObjects(modules={"model": model}, optimizers={"model": optimizer},
@@ -187,7 +207,8 @@ class MVDiffRecipe(Recipe):
         from humanmv.data.mvdiff_pairs import MVDiffPairs
 
         size = options.size or objects.modules["model"].config.sample_size
-        ds = MVDiffPairs(cfg.data, views=options.views, size=size, seed=cfg.seed, split="train")
+        ds = MVDiffPairs(cfg.data, views=options.views, size=size, seed=cfg.seed, split="train",
+                         colour_augment=options.colour_augment)
         try:
             held = MVDiffPairs(cfg.data, views=options.views, size=size, seed=cfg.seed, split="val")
         except ConfigError:

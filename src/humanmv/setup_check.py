@@ -12,7 +12,8 @@ TEXTURE_CACHE_SIZES = (1024, 512, 256)
 def run_setup() -> None:
     """Build the Anny cache under $HUMANMV_CACHE (~45-90 s the first time, then ~0.3 s), open the
     EGL renderer, build the texture correspondences at each of `TEXTURE_CACHE_SIZES` (~5 s in
-    all the first time), load the perception models once and every registered generator with its
+    all the first time), load the perception models once, install the ST-LPIPS weights (the
+    metric's wheel fetched from PyPI once, ~64 MB) and load every registered generator with its
     shipped weights. Prints one line per step."""
     from humanmv.paths import cache_dir, configure_third_party_caches
 
@@ -49,6 +50,15 @@ def run_setup() -> None:
     perceiver = Perceiver()
     perceiver.warm_up()
     print(f"  perception models (mediapipe, dlib): loaded ({time.perf_counter() - t:.1f} s)")
+    t = time.perf_counter()
+    from humanmv.eval.stlpips_weights import install_stlpips_weights, load_stlpips, stlpips_installed
+
+    fetched = not stlpips_installed()
+    if fetched:  # from the stlpips-pytorch wheel on PyPI (its weight files only; never imported)
+        install_stlpips_weights()
+    load_stlpips("alex")
+    print(f"  ST-LPIPS weights (stlpips-pytorch 0.0.2): {'installed' if fetched else 'cached'} "
+          f"({time.perf_counter() - t:.1f} s)")
     from humanmv.models.pose_lifter import load_pose_lifter
 
     load_pose_lifter()  # the body fit's limb depth: a broken package fails here

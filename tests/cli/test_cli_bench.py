@@ -124,6 +124,7 @@ def test_bench_writes_results_and_refuses_bad_input(split, subject, tmp_path, ca
     assert summary["front"]["psnr"]["mean"] == psnr["mean"] and summary["back"]["views"] == 0  # a ring round the front
     assert "mean" not in summary["back"]["psnr"]  # no back view, no number
     assert len(row["face"]) == subject.views and row["lpips"] is None and row["clip"] is None
+    assert len(row["st_lpips"]) == subject.views      # ST-LPIPS needs no flag: setup installed it
     md = (out / "results.md").read_text()
     assert "| copy-input |" in md and "unavailable: pass --lpips-weights" in md and "face views" in md
     assert "n/a (no depth)" in md
@@ -176,6 +177,11 @@ def test_metric_networks_from_weight_files(split, subject, weights, tmp_path):
     assert all(v > 0 for v in lpips) and _close(row["lpips"], lpips)  # the input is not the other views
     assert s["all"]["lpips"]["count"] == n and s["front"]["lpips"]["count"] == n
     assert s["all"]["lpips"]["mean"] == pytest.approx(np.mean(lpips), abs=1e-4)
+    from humanmv.eval.stlpips_weights import load_stlpips
+
+    st_lpips = lpips_distance(load_stlpips("alex"), subject.copy, subject.target).tolist()  # always on
+    assert all(v > 0 for v in st_lpips) and _close(row["st_lpips"], st_lpips)
+    assert s["front"]["st_lpips"]["mean"] == pytest.approx(np.mean(st_lpips), abs=1e-4)
     inception = load_inception(weights / "pt_inception.safetensors")
     pred = inception_features(inception, subject.copy).double().numpy()
     real = inception_features(inception, subject.target).double().numpy()
@@ -196,6 +202,8 @@ def test_metric_networks_from_weight_files(split, subject, weights, tmp_path):
     line_of = lambda table: next(t for t in table.splitlines() if t.startswith("| copy-input |"))  # noqa: E731
     overall, front_back, identity = line_of(tables[1]), line_of(tables[2]), line_of(tables[3])
     assert "unavailable" not in overall + identity and f"| {np.mean(lpips):.3f} |" in overall
+    cell = f"| {s['all']['st_lpips']['mean']:.3f} |"
+    assert cell in overall and cell in front_back
     assert "unavailable" not in "|".join(front_back.split("|")[2:7])  # PSNR .. FID of the front views
     # a ring around the front has no back views: said as such, never as missing weights
     assert "unavailable" not in (out / "results.md").read_text()

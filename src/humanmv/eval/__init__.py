@@ -4,7 +4,9 @@ One idea per module; images are (B, 3, H, W) float32 in [0, 1], masks (B, 1, H, 
 - `image_metrics`:    PSNR, SSIM, mask IoU, normal angular error, depth error (full or masked).
 - `identity_metrics`: I2OID, O2OID, Re-ID match/dist, CSIM with dlib face embeddings.
 - `pose_metrics`:     PCK@alpha of detected keypoints against projected ground-truth joints.
-- `lpips`:            LPIPS (AlexNet / VGG16 trunk + linear heads), `load_lpips(trunk, heads)`.
+- `lpips`:            LPIPS (AlexNet / VGG16 trunk + linear heads), `load_lpips(trunk, heads)`, and
+                      the shift-tolerant trunks of ST-LPIPS (`alex-st`, `vgg-st`).
+- `stlpips_weights`:  ST-LPIPS weights from the stlpips-pytorch wheel into the cache (set-up), `load_stlpips`.
 - `inception`, `fid`: Inception-v3 pool3 features, `load_inception(path)`, FID and KID.
 - `clip`:             CLIP ViT-B/32 image encoder, `load_clip(path)`, CLIP image similarity.
 - `availability`:     `Metric`: a value, or unavailable with the reason (e.g. weights not given).
@@ -14,7 +16,8 @@ One idea per module; images are (B, 3, H, W) float32 in [0, 1], masks (B, 1, H, 
 - `methods`:          the bench's methods by name (`register_method`): copy-input, prior, ...
 - `bench`, `real`:    the runners (`humanmv bench --split` / `--real`); `report`: tables, figure.
 
-No network weights ship with humanmv or are downloaded: the loaders read files the user gives
+No network weights ship with humanmv or are downloaded at run time: the loaders read files the user gives
+(ST-LPIPS: the cache `humanmv setup` fills)
 and raise `CheckpointError` naming the file and the first missing or mismatched key.
 """
 

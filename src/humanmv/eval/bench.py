@@ -37,8 +37,8 @@ class SubjectResult:
     """One method on one subject (or one real photo). Per-view lists follow the views' order;
     None marks a view (or pair) where the metric had nothing to be computed on.
 
-    psnr/ssim/iou/lpips/csim need ground truth (empty / None in --real mode); lpips, clip are
-    None without weights; face: whether dlib found a face in each generated view; cos_to_input,
+    psnr/ssim/iou/lpips/st_lpips/csim need ground truth (empty / None in --real mode); lpips,
+    st_lpips, clip are None without weights; face: whether dlib found a face in each generated view; cos_to_input,
     dist_to_input: the face embedding's cosine / Euclidean distance to the input's; csim: cosine
     to the ground-truth view's face; identity: `IdentityScores.to_dict()` against the input;
     pairs: neighbouring views; pair_psnr: reprojection PSNR (None when the method has no
@@ -56,6 +56,7 @@ class SubjectResult:
     iou: list[float]
     error: str | None = None
     lpips: list[float] | None = None
+    st_lpips: list[float] | None = None
     clip: list[float] | None = None
     face: list[bool] = field(default_factory=list)
     cos_to_input: list[float | None] = field(default_factory=list)
@@ -162,6 +163,7 @@ class Bench:
                               psnr(views, target).tolist(), ssim(views, target).tolist(),
                               mask_iou(pred.mask, gt.mask[:C]).tolist(), views=channels_last(views))
             r.lpips = self.nets.lpips_per_view(views, target)
+            r.st_lpips = self.nets.st_lpips_per_view(views, target)
             r.gt_features = gt_features
             out.append(score_views(r, pred, views, gt.cameras[list(range(C))], self.nets, self.identifier,
                                    input_face, input_clip, gt_faces))

@@ -30,6 +30,7 @@ from os import PathLike
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from humanmv.eval.weights import freeze, load_checked, read_state_dict
@@ -50,7 +51,26 @@ NETS: dict[str, dict[str, tuple[int, ...]]] = {
     # taps: index in `features` of the ReLU whose output is used; channels at each tap
     "alex": {"taps": (1, 4, 7, 9, 11), "channels": (64, 192, 384, 256, 256)},
     "vgg": {"taps": (3, 8, 15, 22, 29), "channels": (64, 128, 256, 512, 512)},
+    # ST-LPIPS (Ghildyal & Liu 2022): the same nets made shift-tolerant, every stride-2 step a
+    # stride-1 op followed by a blur-pool (`BlurDownsample`)
+    "alex-st": {"taps": (2, 6, 10, 12, 14), "channels": (64, 192, 384, 256, 256)},
+    "vgg-st": {"taps": (3, 9, 17, 25, 33), "channels": (64, 128, 256, 512, 512)},
 }
+
+
+class BlurDownsample(nn.Module):
+    """Anti-aliased stride-2 downsampling: reflect-pad by 2, then a per-channel 3x3 binomial
+    blur ([1, 2, 1] outer itself, / 16) at stride 2. The filter is a persistent buffer `filt`
+    (C, 1, 3, 3), as the ST-LPIPS files store it, so loading checks it."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        a = torch.tensor([1.0, 2.0, 1.0])
+        filt = (a[:, None] * a[None, :]) / 16.0
+        self.register_buffer("filt", filt.expand(channels, 1, 3, 3).clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), self.filt, stride=2, groups=x.shape[1])
 
 
 def alexnet_features() -> nn.Sequential:
@@ -74,6 +94,38 @@ def vgg16_features() -> nn.Sequential:
             layers += [nn.Conv2d(cin, int(v), 3, padding=1), nn.ReLU(inplace=True)]
             cin = int(v)
     return nn.Sequential(*layers)
+
+
+def alexnet_st_features() -> nn.Sequential:
+    """The shift-tolerant AlexNet trunk of ST-LPIPS (indices 0..14; ReLU taps 2, 6, 10, 12, 14):
+    the first conv at stride 1 and each max-pool at stride 1, each followed by a blur-pool."""
+    return nn.Sequential(
+        nn.Conv2d(3, 64, 11, stride=1, padding=2), BlurDownsample(64), nn.ReLU(inplace=True),
+        nn.MaxPool2d(kernel_size=3, stride=1), BlurDownsample(64),
+        nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(inplace=True),
+        nn.MaxPool2d(kernel_size=3, stride=1), BlurDownsample(192),
+        nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(inplace=True),
+    )
+
+
+def vgg16_st_features() -> nn.Sequential:
+    """The shift-tolerant VGG16 trunk of ST-LPIPS up to relu5_3 (indices 0..33): each max-pool
+    at kernel 2, stride 1, followed by a blur-pool."""
+    layers: list[nn.Module] = []
+    cin = 3
+    for v in _VGG16_CFG:
+        if v == "M":
+            layers += [nn.MaxPool2d(kernel_size=2, stride=1), BlurDownsample(cin)]
+        else:
+            layers += [nn.Conv2d(cin, int(v), 3, padding=1), nn.ReLU(inplace=True)]
+            cin = int(v)
+    return nn.Sequential(*layers)
+
+
+TRUNKS = {"alex": alexnet_features, "vgg": vgg16_features, "alex-st": alexnet_st_features,
+          "vgg-st": vgg16_st_features}
 
 
 class LinHead(nn.Module):
@@ -102,7 +154,7 @@ class LPIPS(nn.Module):
         self.net = net
         self.taps = NETS[net]["taps"]
         self.channels = NETS[net]["channels"]
-        self.features = alexnet_features() if net == "alex" else vgg16_features()
+        self.features = TRUNKS[net]()
         for i, c in enumerate(self.channels):
             self.add_module(f"lin{i}", LinHead(c))
         self.register_buffer("shift", torch.tensor(LPIPS_SHIFT).view(1, 3, 1, 1), persistent=False)
@@ -144,7 +196,7 @@ class LPIPS(nn.Module):
         return total
 
 
-_SLICE_KEY = re.compile(r"^net\.slice\d+\.(\d+)\.(weight|bias)$")
+_SLICE_KEY = re.compile(r"^net\.slice\d+\.(\d+)\.(weight|bias|filt)$")
 _HEAD_KEY = re.compile(r"^lin(\d+)\.model\.([01])\.weight$")
 
 
@@ -204,4 +256,5 @@ def lpips_distance(model: LPIPS, pred: Tensor, target: Tensor, batch_size: int =
     return torch.cat(out) if out else torch.zeros(0)
 
 
-__all__ = ["LPIPS", "LinHead", "alexnet_features", "load_lpips", "lpips_distance", "vgg16_features"]
+__all__ = ["LPIPS", "BlurDownsample", "LinHead", "alexnet_features", "alexnet_st_features", "load_lpips",
+           "lpips_distance", "vgg16_features", "vgg16_st_features"]

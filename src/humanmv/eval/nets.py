@@ -1,5 +1,6 @@
 """The metric networks a bench run was given (`--lpips-weights`, `--inception-weights`,
-`--clip-weights`), loaded once before any work, and the per-image numbers computed with them.
+`--clip-weights`), plus ST-LPIPS from the cache (`humanmv setup` installs its weights), loaded
+once before any work, and the per-image numbers computed with them.
 
 A flag that is not given leaves its network None: the reports then say "unavailable: pass
 --lpips-weights ..." (`availability.weights_reason`). A flag that is given but wrong (missing
@@ -22,12 +23,21 @@ from humanmv.eval.availability import WEIGHT_FLAGS
 
 @dataclass
 class MetricNets:
-    """lpips: `LPIPS` or None; inception: `InceptionV3Features` or None; clip: `CLIPImageEncoder`
-    or None."""
+    """lpips: `LPIPS` or None; st_lpips: `LPIPS("alex-st")` or None; inception:
+    `InceptionV3Features` or None; clip: `CLIPImageEncoder` or None."""
 
     lpips: Any = None
     inception: Any = None
     clip: Any = None
+    st_lpips: Any = None
+
+    def st_lpips_per_view(self, pred: torch.Tensor, target: torch.Tensor) -> list[float] | None:
+        """(V, 3, H, W) pairs in [0, 1] -> V ST-LPIPS (AlexNet) distances, or None without weights."""
+        if self.st_lpips is None:
+            return None
+        from humanmv.eval.lpips import lpips_distance
+
+        return lpips_distance(self.st_lpips, pred, target).tolist()
 
     def lpips_per_view(self, pred: torch.Tensor, target: torch.Tensor) -> list[float] | None:
         """(V, 3, H, W) pairs in [0, 1] -> V LPIPS distances, or None without weights."""
@@ -66,14 +76,19 @@ def _load(flag: str, load, *paths: Path) -> Any:
 
 
 def load_metric_nets(lpips: Sequence[Path] | None = None, inception: Path | None = None,
-                     clip: Path | None = None) -> MetricNets:
-    """Load the networks whose weight files were given.
+                     clip: Path | None = None, st_lpips: bool = True) -> MetricNets:
+    """Load the networks whose weight files were given, and ST-LPIPS (AlexNet) from the cache
+    when `st_lpips` and `humanmv setup` installed it (else the reports say to run it).
 
     lpips:     one combined file, or [trunk, heads] (the flag given twice); see `eval.lpips`.
     inception: the Inception-v3 file (pt_inception or torchvision's); see `eval.inception`.
     clip:      the CLIP ViT-B/32 image-encoder file; see `eval.clip`.
     """
     nets = MetricNets()
+    from humanmv.eval.stlpips_weights import load_stlpips, stlpips_installed
+
+    if st_lpips and stlpips_installed():
+        nets.st_lpips = load_stlpips("alex")
     if lpips:
         flag = WEIGHT_FLAGS["LPIPS"][0]
         if len(lpips) > 2:

@@ -6,7 +6,8 @@ KID pool the Inception features of all the method's views against all ground-tru
 part: all, front |az| <= 90, back). A metric that could not be computed is a cell saying why
 ("unavailable: pass --lpips-weights", "n/a (no face detected)"), never a number.
 
-Tables: (a) overall; (b) front / back as seed 003 (PSNR, SSIM, LPIPS, CSIM, FID); (c) face and
+Tables: (a) overall (with ST-LPIPS and LPIPS); (b) front / back as seed 003 (PSNR, SSIM, ST-LPIPS,
+CSIM, FID; ST-LPIPS stands where the seed has LPIPS); (c) face and
 identity as seed 001 (FID, KID, CLIP, I2OID, O2OID, Re-ID match / distance, face views);
 (d) view consistency between neighbouring views; in --real mode (a) is success, time, PCK, part hue drift and silhouette outside the body.
 """
@@ -39,7 +40,7 @@ def _na(reason: str, short: str) -> dict:
 
 
 NO_GT = _na("no ground truth (--real)", "n/a (no ground truth)")
-METRIC_CELLS = ("psnr", "ssim", "iou", "lpips", "clip", "csim", "i2oid", "reid_match", "reid_dist", "fid", "kid")
+METRIC_CELLS = ("psnr", "ssim", "iou", "lpips", "st_lpips", "clip", "csim", "i2oid", "reid_match", "reid_dist", "fid", "kid")
 
 
 def _stat(per_subject: list[float], count: int) -> dict | None:
@@ -109,6 +110,9 @@ def summarise(results: list[SubjectResult]) -> dict:
                 ("ssim", lambda r: r.ssim, NO_GT),
                 ("iou", lambda r: r.iou, NO_GT),
                 ("lpips", lambda r: r.lpips, _na(weights_reason("LPIPS"), "unavailable: pass --lpips-weights")
+                 if gt else NO_GT),
+                ("st_lpips", lambda r: r.st_lpips, _na("ST-LPIPS weights not installed: run `humanmv setup`",
+                                                           "unavailable: run humanmv setup")
                  if gt else NO_GT),
                 ("clip", lambda r: r.clip, _na(weights_reason("CLIP"), "unavailable: pass --clip-weights")),
                 ("csim", lambda r: r.csim, no_faces if gt else NO_GT),
@@ -189,12 +193,13 @@ def results_markdown(summary: dict, mode: str = "split") -> str:
               _cell(e.get("pck")), _cell(e.get("hue_drift"), 2), _cell(e.get("outside_body"))] for m, e in s.items()])
     else:
         text = "### Overall (all views)\n\n" + _table(
-            ["method", "PSNR", "SSIM", "LPIPS", "IoU", "s/subject", "subjects", "failed"],
-            [[m, _cell(e["all"]["psnr"]), _cell(e["all"]["ssim"]), _cell(e["all"]["lpips"]), _cell(e["all"]["iou"]),
+            ["method", "PSNR", "SSIM", "ST-LPIPS", "LPIPS", "IoU", "s/subject", "subjects", "failed"],
+            [[m, _cell(e["all"]["psnr"]), _cell(e["all"]["ssim"]), _cell(e["all"]["st_lpips"]),
+              _cell(e["all"]["lpips"]), _cell(e["all"]["iou"]),
               str(e["seconds_per_subject"]), str(e["subjects"]), str(e["failed"])] for m, e in s.items()])
         text += "\n### Front views (|az| <= 90) and back views (seed 003)\n\n" + _table(
-            ["method"] + [f"{k} {p}" for p in ("front", "back") for k in ("PSNR", "SSIM", "LPIPS", "CSIM", "FID")],
-            [[m] + [_cell(e[p][k]) for p in ("front", "back") for k in ("psnr", "ssim", "lpips", "csim", "fid")]
+            ["method"] + [f"{k} {p}" for p in ("front", "back") for k in ("PSNR", "SSIM", "ST-LPIPS", "CSIM", "FID")],
+            [[m] + [_cell(e[p][k]) for p in ("front", "back") for k in ("psnr", "ssim", "st_lpips", "csim", "fid")]
              for m, e in s.items()])
     text += "\n### Face and identity, face-visible views only (seed 001)\n\n" + _table(
         ["method", "FID", "KID x1e3", "CLIP", "I2OID", "O2OID", "Re-ID match", "Re-ID dist", "face views"],

@@ -11,7 +11,7 @@ import typer
 if TYPE_CHECKING:
     from humanmv.train.config import Options, TrainConfig
 
-train_app = typer.Typer(no_args_is_help=True, help="Train the learned models (view generators, the pose lifter).")
+train_app = typer.Typer(no_args_is_help=True, help="Train the learned models (view generators, the pose lifter, 3DHumanGAN).")
 
 
 @train_app.command("mvdiff")
@@ -84,6 +84,48 @@ def train_pose_lifter_command(
     cfg = TrainConfig(data=str(data), out=str(out), quiet=quiet, **{k: v for k, v in loop.items() if v is not None})
     options = PoseLifterOptions(**{k: v for k, v in own.items() if v is not None})
     _train("pose-lifter", cfg, options, resume, {k for k, v in {**loop, **own}.items() if v is not None})
+
+
+@train_app.command("gan3d")
+def train_gan3d_command(
+    data: Path = typer.Option(..., "--data", help="Dataset folder written by `humanmv synth` (e.g. --preset body-train-clothed)."),
+    out: Path = typer.Option(..., "--out", help="Run folder: checkpoint-<step>/, samples/, log.jsonl, final/."),
+    config: Optional[str] = typer.Option(None, "--config", help="Model config: tiny, small or paper (default small)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Total optimisation steps (default 10000)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Views per step and process (default 1)."),
+    exclude_pose_family: Optional[list[str]] = typer.Option(None, "--exclude-pose-family", help="Hold this pose family (a-pose, t-pose, standing, walking, random) out of training; repeatable."),
+    backbone: Optional[str] = typer.Option(None, "--backbone", help="Ablation: 1x1 (the paper's) or upsampling (default: the config's)."),
+    norm: Optional[str] = typer.Option(None, "--norm", help="Ablation: batch (the paper's) or instance (default: the config's)."),
+    disc_loss: Optional[str] = typer.Option(None, "--disc-loss", help="Ablation: segmentation (the paper's) or binary (default: the config's)."),
+    r1_gamma: Optional[float] = typer.Option(None, "--r1-gamma", help="R1 penalty weight on real images, 0 = off (default 1)."),
+    r1_every: Optional[int] = typer.Option(None, "--r1-every", help="Lazy R1: apply it every this many steps (default 4)."),
+    d_lr_ratio: Optional[float] = typer.Option(None, "--d-lr-ratio", help="Discriminator learning rate over the generator's (default 2)."),
+    truncation: Optional[float] = typer.Option(None, "--truncation", help="Truncation psi of the sample grids (default 0.7)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate of the generator (default 2e-4)."),
+    warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Linear warm-up steps (default 500)."),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints (default 1000)."),
+    sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Steps between sample grids, 0 = never (default 1000)."),
+    log_every: Optional[int] = typer.Option(None, "--log-every", help="Steps between log lines (default 10)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (same seed, same run; default 0)."),
+    num_workers: Optional[int] = typer.Option(None, "--num-workers", help="Data loader worker processes (default 0)."),
+    mixed_precision: Optional[str] = typer.Option(None, "--mixed-precision", help="auto, no, fp16 or bf16 (default auto: half on a GPU)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
+) -> None:
+    """Train the 3DHumanGAN generator on single views of synthetic subjects (several processes:
+    `accelerate launch -m humanmv.train gan3d ...`)."""
+    from humanmv.train.config import TrainConfig
+    from humanmv.train.recipes.gan3d import GAN3DOptions
+
+    loop = {"steps": steps, "batch_size": batch_size, "lr": lr, "warmup_steps": warmup_steps,
+            "checkpoint_every": checkpoint_every, "sample_every": sample_every, "log_every": log_every,
+            "seed": seed, "num_workers": num_workers, "mixed_precision": mixed_precision}
+    own = {"config": config, "backbone": backbone, "norm": norm, "disc_loss": disc_loss, "r1_gamma": r1_gamma,
+           "r1_every": r1_every, "d_lr_ratio": d_lr_ratio, "truncation": truncation,
+           "exclude_pose_families": tuple(exclude_pose_family) if exclude_pose_family else None}
+    cfg = TrainConfig(data=str(data), out=str(out), quiet=quiet, **{k: v for k, v in loop.items() if v is not None})
+    options = GAN3DOptions(**{k: v for k, v in own.items() if v is not None})
+    _train("gan3d", cfg, options, resume, {k for k, v in {**loop, **own}.items() if v is not None})
 
 
 def _train(recipe: str, cfg: "TrainConfig", options: "Options", resume: bool, given: set[str]) -> None:

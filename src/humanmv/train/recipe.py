@@ -16,7 +16,7 @@ everything else: accelerate, the run folder, seeding, batches, logging, checkpoi
 
     run_training("mine", TrainConfig(out="runs/a"), MyOptions())    # or `get_recipe("mine")`
 
-The built-in recipes ("mvdiff", "pose-lifter") register when first asked for by name.
+The built-in recipes ("mvdiff", "pose-lifter", "gan3d") register when first asked for by name.
 """
 
 from __future__ import annotations
@@ -134,7 +134,8 @@ class Recipe:
 
 
 _RECIPES: dict[str, type[Recipe]] = {}
-_BUILTIN = {"mvdiff": "humanmv.train.recipes.mvdiff", "pose-lifter": "humanmv.train.recipes.pose_lifter"}
+_BUILTIN = {"mvdiff": "humanmv.train.recipes.mvdiff", "pose-lifter": "humanmv.train.recipes.pose_lifter",
+            "gan3d": "humanmv.train.recipes.gan3d"}
 
 
 def register_recipe(cls: type[Recipe]) -> type[Recipe]:

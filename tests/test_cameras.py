@@ -323,3 +323,25 @@ def test_align_to_fit_handles_another_focal_length_and_principal_point() -> None
     expected, _ = targets.project(points_gt)
     got, _ = aligned.project(points_fit)
     assert torch.allclose(expected, got, atol=1e-2)
+
+
+def test_cropped_cameras_map_pixels_by_the_box_and_agree_with_crop_box():
+    from humanmv.cameras import orbit_cameras
+    from humanmv.models.inputs import crop_box
+
+    cams = orbit_cameras([0.0, 40.0], 10.0, distance=3.0, fov_deg=35.0, width=256, height=256)
+    boxes = [(60.5, 20.0, 100.0, 200.0), (-10.0, 5.0, 80.0, 160.0)]
+    cropped = cams.cropped(boxes, 64, 128)
+    assert (cropped.width, cropped.height) == (64, 128)
+    points = torch.randn(50, 3, generator=torch.Generator().manual_seed(0)) * 0.4
+    before, after = cams.project(points)[0], cropped.project(points)[0]
+    for c, (x0, y0, bw, bh) in enumerate(boxes):
+        expected = torch.stack([(before[c, :, 0] - x0) * 64 / bw, (before[c, :, 1] - y0) * 128 / bh], -1)
+        assert torch.allclose(after[c], expected, atol=1e-3)
+    # The image crop puts a marked pixel where the cropped camera projects it.
+    image = torch.zeros(1, 1, 256, 256)
+    image[0, 0, 100:110, 100:110] = 1.0                  # a 10 px square around (105, 105)
+    out = crop_box(image, boxes[0], 128, 64)[0, 0]
+    rows, cols = torch.meshgrid(torch.arange(128) + 0.5, torch.arange(64) + 0.5, indexing="ij")
+    row, col = float((out * rows).sum() / out.sum()), float((out * cols).sum() / out.sum())   # the square's centre
+    assert abs(col - (105 - 60.5) * 64 / 100) < 0.3 and abs(row - (105 - 20) * 128 / 200) < 0.3, (row, col)

@@ -176,6 +176,19 @@ class Cameras:
         return Cameras(K, self.world_to_cam.clone(), width, height, list(self.names),
                        self.az.clone(), self.el.clone())
 
+    def cropped(self, boxes: Sequence[Sequence[float]], width: int, height: int) -> "Cameras":
+        """The same cameras, view i cut to its box (x0, y0, box_w, box_h) in its pixels and
+        scaled to width x height: pixel u of the old view -> (u - x0) width / box_w (pixel
+        centres at + 0.5 either way). The matching images: `models.inputs.crop_box`."""
+        assert len(boxes) == len(self), (len(boxes), len(self))
+        K = self.K.clone().double()
+        for i, (x0, y0, bw, bh) in enumerate(boxes):
+            crop = torch.tensor([[width / bw, 0, -x0 * width / bw], [0, height / bh, -y0 * height / bh], [0, 0, 1]],
+                                dtype=torch.float64)
+            K[i] = crop @ K[i]
+        return Cameras(K.to(self.K.dtype), self.world_to_cam.clone(), width, height, list(self.names),
+                       self.az.clone(), self.el.clone())
+
     # ---- (de)serialisation: our cameras.json -------------------------------------------
     def to_json(self) -> list[dict]:
         """The `cameras.json` list: one dict per view (name, K, world_to_camera, its own width

@@ -7,7 +7,7 @@
 Framing (`portrait_box`, the same rule for every view): the box of the view's mask (person,
 garments and hair), centred, its height times `margin` (or more, when the person is wider than
 the portrait's aspect allows: a T-pose), W / H as wide. Outside the photo is background. The
-camera is cropped the same way (`crop_cameras`: K shifted and scaled), so the posed body
+camera is cropped the same way (`Cameras.cropped`: K shifted and scaled), so the posed body
 rendered with the item's camera lands on the person.
 
 Labels ([H, W] int64): -1 background, else a body part 0..15 (`PART_NAMES`), what the
@@ -42,6 +42,7 @@ from humanmv.cameras import Cameras
 from humanmv.data.engine import POSE_FAMILIES
 from humanmv.data.format import finished_subjects, read_subject
 from humanmv.errors import ConfigError
+from humanmv.models.inputs import crop_box
 from humanmv.shells.labels import LABEL_NAMES
 
 CROP_MARGIN = 1.1  # the crop's height over the person's (mask box) height
@@ -81,36 +82,6 @@ def portrait_box(mask: torch.Tensor, height: int, width: int, margin: float = CR
     box_h = margin * max(y1 - y0, (x1 - x0) * height / width)
     box_w = box_h * width / height
     return (x0 + x1) / 2 - box_w / 2, (y0 + y1) / 2 - box_h / 2, box_w, box_h
-
-
-def crop_cameras(cameras: Cameras, boxes: Sequence[Sequence[float]], height: int, width: int) -> Cameras:
-    """C cameras, each cropped to its box (x0, y0, box_w, box_h) and scaled to width x height:
-    pixel u of the old view -> (u - x0) width / box_w (pixel centres at + 0.5 either way)."""
-    K = cameras.K.clone().double()
-    for i, (x0, y0, bw, bh) in enumerate(boxes):
-        crop = torch.tensor([[width / bw, 0, -x0 * width / bw], [0, height / bh, -y0 * height / bh], [0, 0, 1]],
-                            dtype=torch.float64)
-        K[i] = crop @ K[i]
-    return Cameras(K.float(), cameras.world_to_cam.clone(), width, height, list(cameras.names),
-                   cameras.az.clone(), cameras.el.clone())
-
-
-def crop_images(images: torch.Tensor, box: Sequence[float], height: int, width: int) -> torch.Tensor:
-    """[C, K, h, w] -> [C, K, height, width]: the box (x0, y0, box_w, box_h) resampled
-    bilinearly at the output pixel centres, after an anti-aliased shrink when the box is more
-    than 2x larger (so no source pixel is skipped); 0 outside the image."""
-    C, K, h, w = images.shape
-    x0, y0, bw, bh = box
-    scale = height / bh
-    if scale < 0.5:
-        h2, w2 = max(1, round(h * scale * 2)), max(1, round(w * scale * 2))
-        images = F.interpolate(images, size=(h2, w2), mode="bilinear", align_corners=False, antialias=True)
-        x0, y0, bw, bh = x0 * w2 / w, y0 * h2 / h, bw * w2 / w, bh * h2 / h
-        h, w = h2, w2
-    gx = (x0 + (torch.arange(width, dtype=torch.float32) + 0.5) * bw / width) / w * 2 - 1
-    gy = (y0 + (torch.arange(height, dtype=torch.float32) + 0.5) * bh / height) / h * 2 - 1
-    grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], -1)[None].expand(C, -1, -1, -1)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def _nearest_labels(targets: torch.Tensor, sources: torch.Tensor, source_labels: torch.Tensor) -> torch.Tensor:
@@ -206,12 +177,12 @@ class GAN3DViews(Dataset):
         H, W = self.height, self.width
         view = read_subject(self.root / "subjects" / name, layers=("rgb", "mask", "labels"), views=[v])
         box = portrait_box(view.mask[0], H, W, self.margin)
-        cams = crop_cameras(view.cameras, [box], H, W)
+        cams = view.cameras.cropped([box], W, H)
         # Premultiplied colour, alpha and per-class coverage are resampled alike (0 outside).
         raw = view.labels[0]
         coverage = F.one_hot(raw.clamp_min(0), len(LABEL_NAMES)).permute(2, 0, 1).float() * (raw >= 0)
         stack = torch.cat([(view.rgb[0] * view.mask[0, ..., None]).permute(2, 0, 1), view.mask[:1], coverage])
-        cropped = crop_images(stack[None], box, H, W)[0]
+        cropped = crop_box(stack[None], box, H, W)[0]
         rgb, mask = cropped[:3], cropped[3:4].clamp(0, 1)
         params, vertices, blend = self.posed(s)
         posed = PosedBody(vertices, blend, self.body.faces, self.body.face_labels)
@@ -233,5 +204,5 @@ def batch_cameras(batch: dict, height: int, width: int) -> Cameras:
     return Cameras(batch["K"].detach().float().cpu(), batch["world_to_cam"].detach().float().cpu(), width, height)
 
 
-__all__ = ["GAN3DViews", "select_subjects", "portrait_box", "crop_cameras", "crop_images", "part_labels",
+__all__ = ["GAN3DViews", "select_subjects", "portrait_box", "part_labels",
            "batch_cameras", "CROP_MARGIN"]

@@ -48,27 +48,35 @@ def person_box(mask: torch.Tensor, margin: float = REFERENCE_MARGIN) -> tuple[fl
     return (x0 + x1) / 2 - side / 2, (y0 + y1) / 2 - side / 2, side
 
 
-def crop_square(images: torch.Tensor, box: tuple[float, float, float], size: int,
-                fill: torch.Tensor) -> torch.Tensor:
-    """(C, K, H, W) images -> (C, K, size, size): the square `box` (x0, y0, side) in pixels,
-    resampled bilinearly (after an anti-aliased shrink when the box is much larger than `size`);
-    outside the image each channel is `fill` (K,)."""
+def crop_box(images: torch.Tensor, box: tuple[float, float, float, float], height: int, width: int,
+             fill: torch.Tensor | None = None) -> torch.Tensor:
+    """[C, K, H, W] images -> [C, K, height, width]: the box (x0, y0, box_w, box_h) in pixels,
+    resampled bilinearly at the output pixel centres (after an anti-aliased shrink when the box
+    is more than 2x larger, so no source pixel is skipped); outside the image each channel is
+    `fill` [K] (0 when None). The matching cameras: `Cameras.cropped`."""
     C, K, H, W = images.shape
-    x0, y0, side = box
-    # Shrink first so the bilinear sampling below never skips pixels.
-    scale = size / side
+    x0, y0, bw, bh = box
+    scale = min(height / bh, width / bw)
     if scale < 0.5:
         h2, w2 = max(1, round(H * scale * 2)), max(1, round(W * scale * 2))
         images = F.interpolate(images, size=(h2, w2), mode="bilinear", align_corners=False, antialias=True)
-        x0, y0, side = x0 * w2 / W, y0 * h2 / H, side * w2 / W
+        x0, y0, bw, bh = x0 * w2 / W, y0 * h2 / H, bw * w2 / W, bh * h2 / H
         H, W = h2, w2
-    centres = (torch.arange(size, dtype=torch.float32) + 0.5) / size * side
-    gx = (x0 + centres) / W * 2 - 1
-    gy = (y0 + centres) / H * 2 - 1
+    gx = (x0 + (torch.arange(width, dtype=torch.float32) + 0.5) * bw / width) / W * 2 - 1
+    gy = (y0 + (torch.arange(height, dtype=torch.float32) + 0.5) * bh / height) / H * 2 - 1
     grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1)[None].expand(C, -1, -1, -1)
+    fill = torch.zeros(K) if fill is None else fill
     fill = fill.view(1, K, 1, 1).to(images)
     out = F.grid_sample(images - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out + fill
+
+
+def crop_square(images: torch.Tensor, box: tuple[float, float, float], size: int,
+                fill: torch.Tensor) -> torch.Tensor:
+    """(C, K, H, W) images -> (C, K, size, size): the square `box` (x0, y0, side) through
+    `crop_box`; outside the image each channel is `fill` (K,)."""
+    x0, y0, side = box
+    return crop_box(images, (x0, y0, side, side), size, size, fill)
 
 
 REFERENCE_FILL = torch.tensor([1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0])  # white RGB, alpha 0, white normals

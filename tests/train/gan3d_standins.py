@@ -39,7 +39,7 @@ def tiny_config(data, out, steps: int, checkpoint_every: int = 1000, **kw):
     base = dict(data=str(data), out=str(out), steps=steps, batch_size=2, lr=2e-3, lr_schedule="constant",
                 warmup_steps=0, ema_decay=0.9, checkpoint_every=checkpoint_every, sample_every=0, log_every=1,
                 quiet=True)
-    own = dict(config="tiny", r1_every=2)
+    own = dict(config="tiny", r1_every=2, calibration_views=6)
     for k, v in kw.items():
         (own if k in GAN3DOptions.__dataclass_fields__ else base)[k] = v
     return TrainConfig(**base), GAN3DOptions(**own)

@@ -127,7 +127,13 @@ def test_export_loads_and_generates(runs, data, body, renderer):
     final = runs / "a" / "final"
     G = GAN3DGenerator.from_pretrained(final)
     assert G.config.name == "tiny" and not G.training
-    assert _same(final, runs / "a" / "checkpoint-3" / "emas" / "G")  # the export is the EMA
+    # The export is the EMA's weights with batch-norm statistics recalibrated for them.
+    exported, ema = _weights(final), _weights(runs / "a" / "checkpoint-3" / "emas" / "G")
+    stats = [k for k in ema if "running_" in k or "num_batches" in k]
+    assert stats and exported.keys() == ema.keys()
+    assert all(torch.equal(exported[k], ema[k]) for k in ema if k not in stats)
+    assert all(int(exported[k]) == 1 for k in stats if "num_batches" in k)  # 6 views: one batch of up to 8
+    assert not all(torch.equal(exported[k], ema[k]) for k in stats if "running_mean" in k)
     assert not _same(final, runs / "a" / "checkpoint-3" / "modules" / "G")
     recipe = standins.KillableGAN3D(body=body, renderer=renderer)
     batch = default_collate([GAN3DViews(data, body, 32, 16, renderer=renderer)[i] for i in (3, 50)])
@@ -193,3 +199,14 @@ def test_cli_trains_resumes_and_errors_in_one_line(data, tmp_path, capsys):
     assert code == 0, err  # the same held-out family given again (a list in the checkpoint, a tuple here)
     code, err = _cli(base + ["--out", str(out), "--steps", "3", "--exclude-pose-family", "t-pose", "--resume"], capsys)
     assert code == 2 and "\n" not in err and "exclude_pose_families" in err
+
+
+def test_mode_seeking_loss_falls_as_images_of_other_codes_differ():
+    from humanmv.train.recipes.gan3d import mode_seeking_loss
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(2, 3, 8, 4, generator=g)
+    z1, z2 = torch.randn(2, 16, generator=g), torch.randn(2, 16, generator=g)
+    same, close, far = (mode_seeking_loss(a, a + d, z1, z2) for d in (0.0, 0.01, 0.5))
+    assert float(same) > float(close) > float(far) > 0
+    assert torch.allclose(mode_seeking_loss(a, a + 0.5, z1, z1 + 2), far * (2 / (z1 - z2).abs().mean(1)).mean(), rtol=0.2)

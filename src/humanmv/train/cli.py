@@ -101,7 +101,11 @@ def train_gan3d_command(
     r1_every: Optional[int] = typer.Option(None, "--r1-every", help="Lazy R1: apply it every this many steps (default 4)."),
     d_lr_ratio: Optional[float] = typer.Option(None, "--d-lr-ratio", help="Discriminator learning rate over the generator's (default 2)."),
     truncation: Optional[float] = typer.Option(None, "--truncation", help="Truncation psi of the sample grids (default 0.7)."),
+    mode_seeking: Optional[float] = typer.Option(None, "--mode-seeking", help="Weight of the mode-seeking term that keeps z from being ignored, 0 = off (default 1)."),
+    calibration_views: Optional[int] = typer.Option(None, "--calibration-views", help="Training views the exported generator's batch-norm statistics are recomputed on (default 128)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate of the generator (default 2e-4)."),
+    lr_schedule: str = typer.Option("constant", "--lr-schedule", help="After the warm-up: constant (GAN practice; a checkpoint at step N is then a run of N steps) or cosine."),
+    ema_decay: Optional[float] = typer.Option(None, "--ema-decay", help="Decay of the generator's EMA, the exported model (default 0.999)."),
     warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Linear warm-up steps (default 500)."),
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints (default 1000)."),
     sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Steps between sample grids, 0 = never (default 1000)."),
@@ -117,11 +121,12 @@ def train_gan3d_command(
     from humanmv.train.config import TrainConfig
     from humanmv.train.recipes.gan3d import GAN3DOptions
 
-    loop = {"steps": steps, "batch_size": batch_size, "lr": lr, "warmup_steps": warmup_steps,
-            "checkpoint_every": checkpoint_every, "sample_every": sample_every, "log_every": log_every,
-            "seed": seed, "num_workers": num_workers, "mixed_precision": mixed_precision}
+    loop = {"steps": steps, "batch_size": batch_size, "lr": lr, "lr_schedule": lr_schedule, "ema_decay": ema_decay,
+            "warmup_steps": warmup_steps, "checkpoint_every": checkpoint_every, "sample_every": sample_every,
+            "log_every": log_every, "seed": seed, "num_workers": num_workers, "mixed_precision": mixed_precision}
     own = {"config": config, "backbone": backbone, "norm": norm, "disc_loss": disc_loss, "r1_gamma": r1_gamma,
            "r1_every": r1_every, "d_lr_ratio": d_lr_ratio, "truncation": truncation,
+           "mode_seeking": mode_seeking, "calibration_views": calibration_views,
            "exclude_pose_families": tuple(exclude_pose_family) if exclude_pose_family else None}
     cfg = TrainConfig(data=str(data), out=str(out), quiet=quiet, **{k: v for k, v in loop.items() if v is not None})
     options = GAN3DOptions(**{k: v for k, v in own.items() if v is not None})

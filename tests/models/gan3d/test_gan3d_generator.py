@@ -144,3 +144,27 @@ def test_runs_on_real_shell_samples(tiny, body, renderer, raised_arm):
     on = samples.mask[:, None] > 0
     assert on.sum() > 4 and (out.style_map.abs().sum(1, keepdim=True) > 0).eq(on).all()
     assert torch.isfinite(out.rgb).all() and out.rgb.shape == (2, 3, 32, 16)
+
+
+def test_batch_norm_recalibration_averages_the_batches_statistics(tiny, toy_samples):
+    gen = _generator(tiny).eval()
+    batches = [(_z(tiny, 3, s), toy_samples(tiny, 3, seed=s)) for s in (1, 2)]
+    norm = gen.backbone.spades[0].norm
+    captured = []
+    hook = norm.register_forward_hook(lambda m, args, out: captured.append(args[0].detach()))
+    w_avg = gen.w_avg.clone()
+    assert gen.recalibrate_batch_norm(batches) == 2
+    hook.remove()
+    assert not gen.training and torch.equal(gen.w_avg, w_avg) and norm.momentum == 0.1
+    means = torch.stack([x.mean((0, 2, 3)) for x in captured])
+    variances = torch.stack([x.var((0, 2, 3), unbiased=True) for x in captured])
+    assert torch.allclose(norm.running_mean, means.mean(0), atol=1e-5)
+    assert torch.allclose(norm.running_var, variances.mean(0), rtol=1e-4, atol=1e-6)
+    # In eval mode a batch of the same views now normalises like training mode did.
+    z, samples = batches[0]
+    with torch.no_grad():
+        evaluated = gen(z, samples).rgb
+        trained = gen.train()(z, samples).rgb
+    assert float((evaluated - trained).abs().mean()) < 0.1
+    instance = GAN3DGenerator(get_gan3d_config("tiny", norm="instance"))
+    assert instance.recalibrate_batch_norm(batches) == 0  # nothing to recalibrate

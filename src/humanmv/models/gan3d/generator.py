@@ -18,6 +18,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import torch
 from torch import nn
@@ -83,6 +84,40 @@ class GAN3DGenerator(nn.Module):
     def forward(self, z: torch.Tensor, samples: ShellSamples, truncation: float = 1.0) -> GAN3DOutput:
         assert z.ndim == 2 and z.shape == (samples.num_views, self.config.z_dim), (z.shape, samples.num_views)
         return self.synthesize(self.appearance(z, truncation), samples)
+
+    @torch.no_grad()
+    def recalibrate_batch_norm(self, batches: Iterable[tuple[torch.Tensor, ShellSamples]],
+                               truncation: float = 1.0) -> int:
+        """Recompute every BatchNorm's running statistics as the plain average over `batches`
+        ((z [B, Nz], ShellSamples of B views) pairs, forwarded in training mode), then go back
+        to the mode the model was in; w_avg is left as it was. Returns the batches seen.
+
+        Why: an EMA of the weights is not the network whose activations the running statistics
+        tracked, and with batch norm in the SPADE layers the averaged generator's images under
+        the trained one's statistics are off (wrong colours, a mask over the whole image). The
+        exported model and every sample grid are recalibrated on training conditions first.
+        """
+        norms = [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not norms:
+            return 0
+        momenta = [m.momentum for m in norms]
+        w_avg, was_training = self.w_avg.clone(), self.training
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the batches
+        self.train()
+        seen = 0
+        try:
+            for z, samples in batches:
+                self(z, samples, truncation)
+                seen += 1
+        finally:
+            for m, momentum in zip(norms, momenta):
+                m.momentum = momentum
+            self.appearance.w_avg.copy_(w_avg)
+            self.train(was_training)
+        assert seen, "recalibrate_batch_norm needs at least one batch"
+        return seen
 
     # -- checkpoints ---------------------------------------------------------------------
     def save_pretrained(self, folder: str | os.PathLike[str]) -> Path:

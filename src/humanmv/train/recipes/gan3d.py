@@ -13,10 +13,16 @@ step; its image, composited with its own mask over white like the reals, feeds b
   r1_every steps the R1 penalty on the reals, weighed gamma / 2 * r1_every (lazy R1,
   StyleGAN2); clipping, Adam step.
 - G step: D (just updated) on the same fakes: segmentation G loss against the conditioning
-  body's part labels (`body_labels`), or the non-saturating loss; clipping, Adam step.
+  body's part labels (`body_labels`), or the non-saturating loss; plus mode_seeking x the
+  mode-seeking term of a second image of the same conditions from another z; clipping, Adam step.
 All noise (z, shell-sample jitter) comes from the step's generators, so a run resumed after
 SIGKILL repeats the uninterrupted one exactly. Adam betas (0, 0.99) as StyleGAN2, no weight
 decay; D's LR is --lr x d_lr_ratio; the loop keeps the EMA of G.
+
+Batch norm: the EMA's weights are not the trained G's, so the running statistics it copies
+from G do not fit it; before every sample grid and the export its statistics are recomputed
+over calibration_views fixed training views (`GAN3DGenerator.recalibrate_batch_norm`). The next
+EMA itself is left alone (a copy is recalibrated), so checkpoints and resume are unaffected.
 
 Named objects: modules "G", "D"; optimizers and LR schedulers "G", "D"; EMA "G". Samples: the
 EMA G with fixed z's (rows: people) over fixed conditions (columns: 2 subjects x 3 views, from
@@ -44,6 +50,7 @@ from humanmv.train.recipe import (Recipe, StepContext, TrainObjects, make_lr_sch
 SAMPLE_SUBJECTS = 2
 SAMPLE_VIEWS = ("000", "006", "012")   # the rig's azimuths 0, 90 and 180 degrees
 SAMPLE_PEOPLE = 4                       # rows of the sample grid (fixed z's)
+CALIBRATION_BATCH = 8                   # views per batch of the batch-norm recalibration
 _SHARED: dict[str, Any] = {}            # this process's Anny body and Renderer, built on first use
 
 
@@ -65,6 +72,8 @@ class GAN3DOptions(Options):
     truncation: float = 0.7                 # psi of the sample grid
     crop_margin: float = 1.1                # the view crop's height over the person's
     exclude_pose_families: tuple[str, ...] = ()   # held out of training (meta.json "pose_family")
+    mode_seeking: float = 1.0               # weight of the mode-seeking term (MSGAN), 0 = off
+    calibration_views: int = 128            # training views the EMA's batch-norm statistics are recomputed on
 
     def __post_init__(self) -> None:
         # JSON gives a list back; a tuple keeps the resume comparison exact.
@@ -79,6 +88,8 @@ class GAN3DOptions(Options):
              f"gan betas must be within [0, 1), got {self.gan_beta1}, {self.gan_beta2}"),
             (0 <= self.truncation <= 1, f"--truncation must be within [0, 1], got {self.truncation}"),
             (self.crop_margin >= 1, f"--crop-margin must be at least 1, got {self.crop_margin}"),
+            (self.mode_seeking >= 0, f"--mode-seeking must be >= 0, got {self.mode_seeking}"),
+            (self.calibration_views >= 1, f"--calibration-views must be at least 1, got {self.calibration_views}"),
         ]
 
 
@@ -94,6 +105,15 @@ def gan3d_config(options: GAN3DOptions):
 def composite_on_white(rgb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """rgb [B, 3, H, W] in [-1, 1] over white with mask [B, 1, H, W]: what D sees of reals and fakes."""
     return rgb * mask + (1 - mask)
+
+
+def mode_seeking_loss(a: torch.Tensor, b: torch.Tensor, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
+    """MSGAN's mode-seeking term (Mao et al. 2019) for images a, b [B, 3, H, W] of the same
+    conditions from codes z_a, z_b [B, Nz]: mean over the batch of 1 / (|a - b|_1 / |z_a - z_b|_1
+    + eps), mean absolute differences. Small when different codes give different images, so a
+    conditional generator cannot ignore z (without it ours drew the same person for every z)."""
+    ratio = (a - b).abs().mean((1, 2, 3)) / (z_a - z_b).abs().mean(1).clamp_min(1e-8)
+    return (1 / (ratio + 1e-5)).mean()
 
 
 def _split(out, n: int):
@@ -178,6 +198,8 @@ class GAN3DRecipe(Recipe):
             named = [i for i in mine if shown.cameras[s].names[shown.items[i][1]] in SAMPLE_VIEWS]
             picks += named or mine[:len(SAMPLE_VIEWS)]
         z = torch.randn(SAMPLE_PEOPLE, c.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
+        pick = torch.Generator().manual_seed(cfg.seed + 1)
+        self._calibration = train, torch.randperm(len(train), generator=pick)[:options.calibration_views].tolist()
         return train, {"conditions": default_collate([shown[i] for i in picks]), "z": z,
                        "truncation": options.truncation}
 
@@ -234,14 +256,41 @@ class GAN3DRecipe(Recipe):
             loss_g = segmentation_g_loss(d_gen.logits, batch["body_labels"], o.class_balance)
         else:
             loss_g = nonsaturating_g_loss(d_gen.image_logit)
-        acc.backward(loss_g)
+        seeking = None
+        if o.mode_seeking > 0:
+            z2 = torch.randn(B, c.z_dim, generator=ctx.generator("z2")).to(device)
+            out2 = G(z2, samples)
+            seeking = mode_seeking_loss(fake, composite_on_white(out2.rgb, out2.mask), z, z2)
+        acc.backward(loss_g + o.mode_seeking * seeking if seeking is not None else loss_g)
         grad_g = acc.clip_grad_norm_(G.parameters(), ctx.cfg.max_grad_norm)
         opt_g.step()
         ctx.schedulers["G"].step()
         opt_g.zero_grad(set_to_none=True)
         opt_d.zero_grad(set_to_none=True)  # the G step's gradients on D are not D's to use
-        return {"loss_d": loss_d, "loss_g": loss_g, "r1": r1, "real_score": real_score, "fake_score": fake_score,
+        return {"loss_d": loss_d, "loss_g": loss_g, "r1": r1, "mode_seeking": seeking, "real_score": real_score, "fake_score": fake_score,
                 "grad_norm_d": grad_d, "grad_norm_g": grad_g}
+
+    def calibration_batches(self, config, seed: int):
+        """(z, ShellSamples) batches of the calibration_views fixed training views with fixed z's:
+        what `GAN3DGenerator.recalibrate_batch_norm` averages the EMA's statistics over."""
+        from torch.utils.data import default_collate
+
+        views, indices = self._calibration
+        noise = torch.Generator().manual_seed(seed + 2)
+        for start in range(0, len(indices), CALIBRATION_BATCH):
+            batch = default_collate([views[i] for i in indices[start:start + CALIBRATION_BATCH]])
+            samples = self.shell_batch(batch, config, None)
+            yield torch.randn(samples.num_views, config.z_dim, generator=noise), samples
+
+    def calibrated(self, G, seed: int):
+        """A copy of G (the EMA) with its batch-norm statistics recomputed on the calibration
+        views, on G's device (a copy: the EMA's checkpoint stays what the updates made it)."""
+        import copy
+
+        G = copy.deepcopy(G)
+        device = next(G.parameters()).device
+        G.recalibrate_batch_norm((z.to(device), s.to(device)) for z, s in self.calibration_batches(G.config, seed))
+        return G
 
     @torch.no_grad()
     def sample_images(self, G, item: dict) -> torch.Tensor:
@@ -265,14 +314,14 @@ class GAN3DRecipe(Recipe):
     def write_samples(self, path: Path, objects: TrainObjects, item: dict, cfg: TrainConfig) -> None:
         from humanmv.io.grid import save_grid
 
-        images = self.sample_images(objects.emas["G"].model, item)
+        images = self.sample_images(self.calibrated(objects.emas["G"].model, cfg.seed), item)
         scale = max(1, 128 // images.shape[2])  # tiny configs' images enlarged to be seen
         images = F.interpolate(images, scale_factor=scale, mode="nearest") if scale > 1 else images
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         save_grid(path, images.permute(0, 2, 3, 1), cols=len(item["conditions"]["rgb"]), pad=2)
 
     def export(self, folder: Path, objects: TrainObjects, cfg: TrainConfig, options: GAN3DOptions) -> None:
-        G = objects.emas["G"].model
+        G = self.calibrated(objects.emas["G"].model, cfg.seed)
         G.save_pretrained(folder / "generator")  # writes its own folder atomically
         for p in (folder / "generator").iterdir():
             os.replace(p, folder / p.name)
@@ -282,4 +331,4 @@ class GAN3DRecipe(Recipe):
         return {"gan3d_config": objects.modules["G"].config.to_dict()}
 
 
-__all__ = ["GAN3DOptions", "GAN3DRecipe", "gan3d_config", "composite_on_white"]
+__all__ = ["GAN3DOptions", "GAN3DRecipe", "gan3d_config", "composite_on_white", "mode_seeking_loss"]

@@ -3,7 +3,8 @@
 
 Commands live in one module per topic (`root`: the app and `setup`; `photos`: fit, generate,
 generators; `data`: synth, import-scans, prune; `bench`; `avatar`: animate, app) and register on
-`root.app` when imported here; `humanmv train ...` comes from `humanmv.train.cli`.
+`root.app` when imported here; `humanmv train ...` comes from `humanmv.train.cli`, `humanmv sample ...`
+from `sample`.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from humanmv.cli import bench  # noqa: F401
 from humanmv.cli import avatar  # noqa: F401
 from humanmv.cli.root import app
 from humanmv.errors import HumanMVError
+from humanmv.cli.sample import sample_app
 from humanmv.train.cli import train_app
 
 app.add_typer(train_app, name="train")
+app.add_typer(sample_app, name="sample")
 __all__ = ["app", "main"]
 
 

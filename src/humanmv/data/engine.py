@@ -67,6 +67,23 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
+def walking_pose(phase: float) -> torch.Tensor:
+    """(len(POSE_BONES), 3) pose of the walk cycle at `phase` radians (period 2 pi): legs swing
+    opposite to the arms, the knee of the leg in front bends."""
+    pose = torch.zeros(len(POSE_BONES), 3)
+    b = POSE_BONES.index
+    swing = 0.45 * float(np.sin(phase))
+    pose[b("upperleg01.L"), 0] = -swing
+    pose[b("upperleg01.R"), 0] = swing
+    pose[b("lowerleg01.L"), 0] = 0.2 + max(0.0, swing) * 0.8
+    pose[b("lowerleg01.R"), 0] = 0.2 + max(0.0, -swing) * 0.8
+    pose[b("upperarm01.L"), 1] = 0.55
+    pose[b("upperarm01.R"), 1] = -0.55
+    pose[b("upperarm01.L"), 0] = 0.6 * swing
+    pose[b("upperarm01.R"), 0] = -0.6 * swing
+    return pose
+
+
 def sample_pose(rng: np.random.Generator, family: str) -> torch.Tensor:
     """(len(POSE_BONES), 3) local-ref axis-angle pose of a family (see module docstring)."""
     pose = torch.zeros(len(POSE_BONES), 3)
@@ -84,15 +101,7 @@ def sample_pose(rng: np.random.Generator, family: str) -> torch.Tensor:
         pose[b("lowerarm01.R"), 0] = -abs(rng.normal(0.1, 0.1))
         pose[b("head")] = jitter(0.08)
     elif family == "walking":
-        swing = 0.45 * np.sin(rng.uniform(0, 2 * np.pi))
-        pose[b("upperleg01.L"), 0] = -swing
-        pose[b("upperleg01.R"), 0] = swing
-        pose[b("lowerleg01.L"), 0] = 0.2 + max(0.0, swing) * 0.8
-        pose[b("lowerleg01.R"), 0] = 0.2 + max(0.0, -swing) * 0.8
-        pose[b("upperarm01.L"), 1] = 0.55
-        pose[b("upperarm01.R"), 1] = -0.55
-        pose[b("upperarm01.L"), 0] = 0.6 * swing
-        pose[b("upperarm01.R"), 0] = -0.6 * swing
+        pose = walking_pose(rng.uniform(0, 2 * np.pi))
     elif family == "random":
         pose = sample_body_params(rng).pose[0]
     elif family != "a-pose":

@@ -140,6 +140,10 @@ class GAN3DGenerator(nn.Module):
             raise CheckpointError(f"{folder}: checkpoint folder not found; pass a folder written by "
                                   "GAN3DGenerator.save_pretrained")
         path = folder / CONFIG_NAME
+        other = _other_model(folder)
+        if other is not None:
+            raise CheckpointError(f"{folder}: not a 3DHumanGAN generator checkpoint (a {other} model); pass a "
+                                  "folder written by GAN3DGenerator.save_pretrained (a gan3d run's final/)")
         if not path.is_file():
             raise CheckpointError(f"{path}: config file missing; the checkpoint is incomplete, save it again")
         try:
@@ -157,6 +161,18 @@ class GAN3DGenerator(nn.Module):
         model = cls(config).to(device)
         load_module_weights(model, folder / WEIGHTS_NAME)
         return model.eval()
+
+
+def _other_model(folder: Path) -> str | None:
+    """What another exported model's folder is (its training.json's recipe when not gan3d;
+    "mvdiff" for a diffusion pipeline folder), else None."""
+    try:
+        recipe = json.loads((folder / "training.json").read_text()).get("recipe")
+    except (OSError, ValueError, AttributeError):
+        recipe = None
+    if isinstance(recipe, str) and recipe != "gan3d":
+        return recipe
+    return "mvdiff" if (folder / "scheduler_config.json").is_file() else None
 
 
 def parameter_count(module: nn.Module) -> int:

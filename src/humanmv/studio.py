@@ -46,7 +46,8 @@ class GenerationResult:
     views: the output views. avatar: the exported avatar (after reconstruction).
     choice: the generator, its options and stages. texture_source: (S, S) uint8 map of where
     each texel of the subject's texture came from (0 photo, 1 mirror, 2 part, 3 inpaint).
-    timings: seconds per stage."""
+    timings: seconds per stage. notes: what the generator reported about its run (its views'
+    meta, e.g. gan3d's inversion fit), written to run.json as "generator_notes"."""
 
     fit: PhotoFit
     subject: Subject
@@ -55,6 +56,7 @@ class GenerationResult:
     choice: GeneratorChoice
     texture_source: torch.Tensor | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    notes: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -148,7 +150,8 @@ class Studio:
         rec = reconstruct_avatar(generated, subject, choice.reconstruct, choice.reconstruct_options, self.renderer, self.body)
         timings["reconstruct"] = time.perf_counter() - t
         timings.update({f"reconstruct_{k}": v for k, v in (rec.timings or {}).items()})
-        return GenerationResult(photo_fit, subject, rec.views, rec.avatar, choice, textured.texture_source, timings)
+        return GenerationResult(photo_fit, subject, rec.views, rec.avatar, choice, textured.texture_source, timings,
+                                notes=dict(generated.meta))
 
     def save(self, result: GenerationResult, out: str | Path, overwrite: bool = False,
              run_info: dict | None = None, rig: bool = True) -> Path:

@@ -12,7 +12,8 @@
     surface.json     after --reconstruct surface: the body-surface offsets and the shells' specs
                      (`recon.rebuild_vertices(body, avatar_json, surface_json)` rebuilds the mesh)
     fit.json         the photo's fit (camera, body parameters, metrics), before any refit
-    run.json         versions, generator and its options, seed, per-stage timings
+    run.json         versions, generator and its options, seed, per-stage timings, the
+                     generator's notes on its run (gan3d: the inversion's photo-view PSNR)
 
 The caller wraps this in `io.atomic.atomic_output_dir` (`Studio.save` does), so a failure
 leaves nothing behind.
@@ -123,6 +124,7 @@ def save_generation(result, out_dir: Path, renderer, body, run_info: dict | None
         "views": len(cams),
         "size": [cams.width, cams.height],  # the largest view's; each view's own in cameras.json
         "timings_s": {k: round(v, 3) for k, v in {**result.timings, **timings}.items()},
+        **({"generator_notes": result.notes} if result.notes else {}),
         **(run_info or {}),
     }
     (out_dir / "run.json").write_text(json.dumps(run, indent=1))

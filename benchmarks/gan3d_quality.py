@@ -120,7 +120,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None, help="write the figures here")
     args = parser.parse_args(argv)
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     from humanmv.body.anny_model import AnnyBody
     from humanmv.cameras import ring_azimuths
     from humanmv.models.gan3d import GAN3DGenerator

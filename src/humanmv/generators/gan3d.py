@@ -69,7 +69,7 @@ def masked_psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
     return float(10 * torch.log10(1 / mse.clamp_min(1e-10)))
 
 
-class GAN3DGenerator:
+class GAN3DInversionGenerator:
     """subject + cameras -> the inverted GAN's views (module docstring)."""
 
     def __init__(self, context: GeneratorContext, options: GAN3DInversionOptions | None = None,
@@ -175,7 +175,7 @@ class GAN3DGenerator:
 
 SPEC = register_generator(GeneratorSpec(
     name="gan3d",
-    factory=GAN3DGenerator,
+    factory=GAN3DInversionGenerator,
     options=GAN3DInversionOptions,
     modes=("body",),
     summary="3DHumanGAN (seed 002) inverted to the photo, drawn at every view, then refit + texture fusion",

@@ -108,3 +108,20 @@ def test_head_presets_frame_the_head_all_round(body, sample_subject, subject_ren
         assert ys.max() - ys.min() + 1 > 0.6 * 64 and xs.max() - xs.min() + 1 > 0.5 * 64, i
         assert not is_head[i, 0].any() and not is_head[i, :, 0].any() and not is_head[i, :, -1].any(), i
     assert is_head[views].float().mean() > 0.2  # the input photo is of the head too
+
+
+def test_walking_pose_is_a_cycle_with_opposite_swings():
+    from humanmv.body.anny_model import POSE_BONES
+    from humanmv.data.engine import sample_pose, walking_pose
+
+    b = POSE_BONES.index
+    stride = walking_pose(np.pi / 2)
+    assert float(stride[b("upperleg01.L"), 0]) == pytest.approx(-0.45) and float(stride[b("upperleg01.R"), 0]) == pytest.approx(0.45)
+    assert float(stride[b("upperarm01.L"), 0]) == pytest.approx(0.27)  # the arm swings against its leg
+    assert float(stride[b("lowerleg01.L"), 0]) == pytest.approx(0.56)  # that leg's knee bends with the swing
+    assert torch.allclose(walking_pose(0.0), walking_pose(2 * np.pi), atol=1e-6)
+    mirrored = walking_pose(-np.pi / 2)
+    assert float(mirrored[b("upperleg01.L"), 0]) == pytest.approx(0.45)
+    # The walking family is the cycle at a random phase.
+    phase = np.random.default_rng(3).uniform(0, 2 * np.pi)
+    assert torch.equal(sample_pose(np.random.default_rng(3), "walking"), walking_pose(phase))

@@ -13,8 +13,8 @@ grey render of the same body at the same camera.
 
 View consistency (same z, neighbouring views): for each person, views at azimuths a and a + 15
 degrees. Reprojection PSNR: every body pixel of view a is carried through the mesh depth into
-view a + 15 and compared with the colour there, where that view sees the same surface (depth
-test). Cross-view appearance: per body part, the mean CIE-Lab colour in each view; CIE76 dE
+view a + 15 and compared with the colour there, where both views see the same surface
+(`eval.consistency.reprojection_psnr`, as `bench`). Cross-view appearance: per body part, the mean CIE-Lab colour in each view; CIE76 dE
 between the two, averaged over parts seen in both by >= 8 pixels.
 
 FID/KID need Inception weights, which are not shipped: reported as unavailable.
@@ -34,17 +34,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from completion_clothed import lab  # noqa: E402  (CIE-Lab of sRGB views, one definition)
+
 LIMBS = ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
          "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
 DETECT_SCALE = 4
 NEIGHBOUR_DEG = 15.0
-
-
-def lab(rgb: torch.Tensor) -> torch.Tensor:
-    """(N, H, W, 3) sRGB [0, 1] -> (N, H, W, 3) CIE-Lab."""
-    from kornia.color import rgb_to_lab
-
-    return rgb_to_lab(rgb.clamp(0, 1).permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
 
 
 def grey_render(renderer, posed, cameras) -> torch.Tensor:
@@ -70,37 +66,23 @@ def pck(estimator, image: torch.Tensor, truth: np.ndarray, limb_index: list[int]
     return float((np.linalg.norm(guess - true, axis=1) <= 0.1 * size).mean())
 
 
-def reprojection(renderer, posed, cams, rgb: torch.Tensor, config) -> tuple[float, float]:
+def consistency(renderer, posed, cams, views, num_parts: int) -> tuple[float, float]:
     """(PSNR dB of view 0 carried into view 1 through the body's depth, per-part dE between them).
-    cams: 2 cameras at the image size; rgb [2, H, W, 3] on white."""
-    from humanmv.models.gan3d import render_labels, shell_samples
+    cams: 2 cameras at the image size; views: their SampledViews."""
+    from humanmv.eval.consistency import reprojection_psnr
+    from humanmv.models.gan3d import render_labels
 
-    a = shell_samples(posed, cams[[0]], renderer, config.shell_half_thickness, 1)
-    depth_b = renderer.render(posed.mesh(), cams[[1]], outputs=("depth", "mask"))
-    on_a = a.mask[0] > 0.5
-    points = a.surface[0][on_a]                                   # [N, 3] world
-    pix, z = cams[[1]].project(points)
-    pix, z = pix[0], z[0]
-    H, W = rgb.shape[1:3]
-    col, row = pix[:, 0].floor().long(), pix[:, 1].floor().long()
-    inside = (col >= 0) & (col < W) & (row >= 0) & (row < H)
-    col, row = col.clamp(0, W - 1), row.clamp(0, H - 1)
-    seen = inside & (depth_b.mask[0][row, col] > 0.5) & ((depth_b.depth[0][row, col] - z).abs() < 0.03)
-    if int(seen.sum()) < 16:
-        psnr = float("nan")
-    else:
-        grid = torch.stack([pix[:, 0] / W * 2 - 1, pix[:, 1] / H * 2 - 1], -1)[None, None]
-        carried = F.grid_sample(rgb[1].permute(2, 0, 1)[None], grid, align_corners=False)[0, :, 0].T  # [N, 3]
-        mse = ((carried[seen] - rgb[0][on_a][seen]) ** 2).mean()
-        psnr = float(10 * torch.log10(1 / mse.clamp_min(1e-10)))
+    on_white = views.on_white()
+    depth = renderer.render(posed.mesh(), cams, outputs=("depth",)).depth.cpu()
+    psnr = reprojection_psnr(on_white, depth, cams, [(0, 1)], min_pixels=16, mask=views.mask)[0]
     labels = render_labels(posed, cams, renderer)
-    colours = lab(rgb)
+    colours = lab(on_white)
     deltas = []
-    for part in range(config.num_parts):
+    for part in range(num_parts):
         sel = [labels[v] == part for v in range(2)]
         if all(int(s.sum()) >= 8 for s in sel):
             deltas.append(float((colours[0][sel[0]].mean(0) - colours[1][sel[1]].mean(0)).norm()))
-    return psnr, float(np.mean(deltas)) if deltas else float("nan")
+    return float("nan") if psnr is None else psnr, float(np.mean(deltas)) if deltas else float("nan")
 
 
 def interval(values: list[float]) -> str:
@@ -149,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         truth = cams[[0]].project(joints)[0][0].numpy()
         rows["pck_gan"].append(pck(estimator, views.on_white()[0], truth, limb_index))
         rows["pck_grey"].append(pck(estimator, grey_render(renderer, posed, cams[[0]])[0], truth, limb_index))
-        psnr, delta_e = reprojection(renderer, posed, cams, views.on_white(), G.config)
+        psnr, delta_e = consistency(renderer, posed, cams, views, G.config.num_parts)
         rows["reprojection_psnr"].append(psnr)
         rows["part_delta_e"].append(delta_e)
     seconds = time.perf_counter() - t

@@ -84,6 +84,18 @@ def portrait_box(mask: torch.Tensor, height: int, width: int, margin: float = CR
     return (x0 + x1) / 2 - box_w / 2, (y0 + y1) / 2 - box_h / 2, box_w, box_h
 
 
+def portrait_crop(rgb: torch.Tensor, mask: torch.Tensor, box: tuple[float, ...], height: int, width: int,
+                  extra: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """A photo or view cut to the GAN's portrait: rgb [h, w, 3] in [0, 1], mask [h, w] (and
+    extra [K, h, w], e.g. per-class coverage) -> (rgb [3, H, W] in [-1, 1] over white, mask
+    [1, H, W], extra [K, H, W] or None). Colour is resampled premultiplied by the mask, so no
+    background bleeds into the person; outside the source is background (0)."""
+    layers = [(rgb * mask[..., None]).permute(2, 0, 1), mask[None]] + ([extra] if extra is not None else [])
+    cut = crop_box(torch.cat(layers)[None].float(), box, height, width)[0]
+    alpha = cut[3:4].clamp(0, 1)
+    return (cut[:3] + (1 - alpha)).clamp(0, 1) * 2 - 1, alpha, (cut[4:] if extra is not None else None)
+
+
 def _nearest_labels(targets: torch.Tensor, sources: torch.Tensor, source_labels: torch.Tensor) -> torch.Tensor:
     """[N] labels of the nearest of the [M, 2] source pixels to each [N, 2] target pixel
     (chunked, so a paper-size image needs no N x M matrix)."""
@@ -178,19 +190,16 @@ class GAN3DViews(Dataset):
         view = read_subject(self.root / "subjects" / name, layers=("rgb", "mask", "labels"), views=[v])
         box = portrait_box(view.mask[0], H, W, self.margin)
         cams = view.cameras.cropped([box], W, H)
-        # Premultiplied colour, alpha and per-class coverage are resampled alike (0 outside).
         raw = view.labels[0]
         coverage = F.one_hot(raw.clamp_min(0), len(LABEL_NAMES)).permute(2, 0, 1).float() * (raw >= 0)
-        stack = torch.cat([(view.rgb[0] * view.mask[0, ..., None]).permute(2, 0, 1), view.mask[:1], coverage])
-        cropped = crop_box(stack[None], box, H, W)[0]
-        rgb, mask = cropped[:3], cropped[3:4].clamp(0, 1)
+        rgb, mask, coverage = portrait_crop(view.rgb[0], view.mask[0], box, H, W, extra=coverage)
         params, vertices, blend = self.posed(s)
         posed = PosedBody(vertices, blend, self.body.faces, self.body.face_labels)
         body_labels = render_labels(posed, cams, renderer)[0]
         return {
-            "rgb": (rgb + (1 - mask)).clamp(0, 1) * 2 - 1,
+            "rgb": rgb,
             "mask": mask,
-            "labels": part_labels(cropped[4:], mask[0], body_labels),
+            "labels": part_labels(coverage, mask[0], body_labels),
             "body_labels": body_labels,
             "K": cams.K[0], "world_to_cam": cams.world_to_cam[0],
             "vertices": vertices, "blend": blend,
@@ -204,5 +213,5 @@ def batch_cameras(batch: dict, height: int, width: int) -> Cameras:
     return Cameras(batch["K"].detach().float().cpu(), batch["world_to_cam"].detach().float().cpu(), width, height)
 
 
-__all__ = ["GAN3DViews", "select_subjects", "portrait_box", "part_labels",
+__all__ = ["GAN3DViews", "select_subjects", "portrait_box", "portrait_crop", "part_labels",
            "batch_cameras", "CROP_MARGIN"]

@@ -49,7 +49,7 @@ class GAN3DInversionOptions:
 
 def inversion_loss(out, target: torch.Tensor, target_mask: torch.Tensor, lpips, perceptual: float) -> torch.Tensor:
     """out: GAN3DOutput of 1 view; target [1, 3, H, W] in [-1, 1] on white; target_mask [1, 1, H, W]."""
-    fake = out.rgb * out.mask + (1 - out.mask)
+    fake = out.on_white()
     inside = (fake - target).abs().mul(target_mask).sum() / (3 * target_mask.sum()).clamp_min(1.0)
     loss = inside + (out.mask - target_mask).abs().mean()
     if lpips is not None and perceptual > 0:
@@ -62,29 +62,28 @@ def inversion_loss(out, target: torch.Tensor, target_mask: torch.Tensor, lpips, 
     return loss
 
 
-def masked_psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
-    """PSNR (dB) of [.., 3, H, W] images in [0, 1] over the pixels of mask [.., 1, H, W] >= 0.5."""
-    m = (mask >= 0.5).float()
-    mse = ((a - b) ** 2 * m).sum() / (3 * m.sum()).clamp_min(1.0)
-    return float(10 * torch.log10(1 / mse.clamp_min(1e-10)))
-
-
 class GAN3DInversionGenerator:
     """subject + cameras -> the inverted GAN's views (module docstring)."""
 
     def __init__(self, context: GeneratorContext, options: GAN3DInversionOptions | None = None,
                  checkpoint: str | Path | None = None) -> None:
-        from humanmv.models.gan3d import GAN3DGenerator as Network
+        from humanmv.models.gan3d import GAN3DGenerator
+        from humanmv.pipelines.gan3d_sampling import GAN3DSampler
 
         self.options = options or GAN3DInversionOptions()
-        self.network = Network.from_pretrained(Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT,
-                                               device=context.device)
-        self.body, self.renderer, self.device = context.body, context.renderer, context.device
+        network = GAN3DGenerator.from_pretrained(Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT,
+                                                 device=context.device)
+        self.sampler = GAN3DSampler(network, context.body, context.renderer)
+        self.body = context.body
         self.lpips = None
         if self.options.perceptual > 0:
             from humanmv.eval.stlpips_weights import load_stlpips
 
-            self.lpips = load_stlpips("alex").to(self.device).eval().requires_grad_(False)
+            self.lpips = load_stlpips("alex").to(context.device).eval().requires_grad_(False)
+
+    @property
+    def network(self):
+        return self.sampler.generator
 
     def modules(self) -> dict[str, torch.nn.Module]:
         found = {"generator": self.network}
@@ -92,36 +91,30 @@ class GAN3DInversionGenerator:
             found["lpips"] = self.lpips
         return found
 
-    def _samples(self, posed, cameras):
-        from humanmv.models.gan3d import shell_samples
-
-        c = self.network.config
-        return shell_samples(posed, cameras.resized(c.style_width, c.style_height), self.renderer,
-                             c.shell_half_thickness, c.samples_per_ray).to(self.device)
-
     def invert(self, subject, posed):
         """(w [1, Nw], the generator to draw with, the inversion's report)."""
-        from humanmv.data.gan3d_views import portrait_box
-        from humanmv.models.inputs import crop_box
+        from humanmv.data.gan3d_views import portrait_box, portrait_crop
+        from humanmv.eval.image_metrics import psnr
 
-        o, c, G = self.options, self.network.config, self.network
-        H, W = c.image_height, c.image_width
-        box = portrait_box(subject.person_mask, H, W)
-        camera = subject.photo_camera.cropped([box], W, H)
-        mask = subject.person_mask[None, None].float()
-        stack = torch.cat([subject.photo.permute(2, 0, 1)[None] * mask, mask], dim=1)
-        cut = crop_box(stack, box, H, W)
-        target_mask = cut[:, 3:4].clamp(0, 1).to(self.device)
-        target = ((cut[:, :3] + (1 - cut[:, 3:4])).clamp(0, 1) * 2 - 1).to(self.device)
-        samples = self._samples(posed, camera)
+        o, G = self.options, self.network
+        c, device = G.config, next(G.parameters()).device
+        # Framed by the photo's person mask (garments and hair included), as the training views.
+        box = portrait_box(subject.person_mask, c.image_height, c.image_width)
+        camera = subject.photo_camera.cropped([box], c.image_width, c.image_height)
+        target, target_mask, _ = portrait_crop(subject.photo, subject.person_mask, box, c.image_height, c.image_width)
+        target, target_mask = target[None].to(device), target_mask[None].to(device)
+        samples = self.sampler.samples(posed, camera)
+
+        def loss_of(generator, w):
+            return inversion_loss(generator.synthesize(w, samples), target, target_mask, self.lpips, o.perceptual)
 
         t = time.perf_counter()
         w = G.w_avg[None].clone().requires_grad_(True)
         with torch.no_grad():
-            start = float(inversion_loss(G.synthesize(w, samples), target, target_mask, self.lpips, o.perceptual))
+            start = float(loss_of(G, w))
         opt = torch.optim.Adam([w], lr=o.lr)
         for _ in range(o.steps):
-            loss = inversion_loss(G.synthesize(w, samples), target, target_mask, self.lpips, o.perceptual)
+            loss = loss_of(G, w)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -130,7 +123,7 @@ class GAN3DInversionGenerator:
             G = copy.deepcopy(G).eval()  # batch norm keeps its running statistics while tuned
             tune = torch.optim.Adam(G.parameters(), lr=o.finetune_lr)
             for _ in range(o.finetune_steps):
-                loss = inversion_loss(G.synthesize(w, samples), target, target_mask, self.lpips, o.perceptual)
+                loss = loss_of(G, w)
                 tune.zero_grad(set_to_none=True)
                 loss.backward()
                 tune.step()
@@ -138,39 +131,33 @@ class GAN3DInversionGenerator:
         with torch.no_grad():
             out = G.synthesize(w, samples)
             end = float(inversion_loss(out, target, target_mask, self.lpips, o.perceptual))
-            fake = out.rgb * out.mask + (1 - out.mask)
-            psnr = masked_psnr((fake + 1) / 2, (target + 1) / 2, target_mask)
-        report = {"photo_psnr_in_mask_db": round(psnr, 3), "loss_start": round(start, 5), "loss_end": round(end, 5),
-                  "steps": o.steps, "finetune_steps": o.finetune_steps, "seconds": round(time.perf_counter() - t, 3)}
+            photo_psnr = float(psnr((out.on_white() + 1) / 2, (target + 1) / 2, target_mask >= 0.5)[0])
+        report = {"photo_psnr_in_mask_db": round(photo_psnr, 3), "loss_start": round(start, 5),
+                  "loss_end": round(end, 5), "steps": o.steps, "finetune_steps": o.finetune_steps,
+                  "seconds": round(time.perf_counter() - t, 3)}
         return w, G, report
 
     def __call__(self, subject, cameras, seed: int = 0) -> Views:
-        from humanmv.data.gan3d_views import portrait_box
         from humanmv.models.gan3d import PosedBody
         from humanmv.models.inputs import crop_box
 
         if subject.mode != "body" or subject.body_params is None:
             raise ConfigError("--generator gan3d needs a body fit (--mode body); the fit gave no body parameters")
-        c = self.network.config
-        H, W = c.image_height, c.image_width
         posed = PosedBody.from_anny(self.body, subject.body_params)
         w, G, report = self.invert(subject, posed)
-
-        silhouettes = self.renderer.render(posed.mesh(), cameras, outputs=("mask",)).mask.cpu()
-        sizes = cameras.sizes.tolist()
-        boxes = [portrait_box(silhouettes[i, :h, :w_], H, W) for i, (w_, h) in enumerate(sizes)]
+        crops, boxes = self.sampler.portrait_crops(posed, cameras)
+        H, W = crops.height, crops.width
         with torch.no_grad():
-            out = G.synthesize(w.expand(len(cameras), -1), self._samples(posed, cameras.cropped(boxes, W, H)))
+            out = G.synthesize(w.expand(len(cameras), -1), self.sampler.samples(posed, crops))
         drawn = torch.cat([(out.rgb + 1) / 2 * out.mask, out.mask], dim=1).float().cpu()  # premultiplied
-        canvas = torch.zeros(len(cameras), 4, *silhouettes.shape[1:])
-        for i, ((x0, y0, bw, bh), (vw, vh)) in enumerate(zip(boxes, sizes)):
+        canvas = torch.zeros(len(cameras), 4, int(cameras.sizes[:, 1].max()), int(cameras.sizes[:, 0].max()))
+        for i, ((x0, y0, bw, bh), (vw, vh)) in enumerate(zip(boxes, cameras.sizes.tolist())):
             back = (-x0 * W / bw, -y0 * H / bh, vw * W / bw, vh * H / bh)  # the view's pixels in the portrait
             canvas[i, :, :vh, :vw] = crop_box(drawn[i:i + 1], back, vh, vw)[0]
         mask = canvas[:, 3].clamp(0, 1)
         rgb = (canvas[:, :3] / mask[:, None].clamp_min(1e-4)).clamp(0, 1).permute(0, 2, 3, 1)
         mask = (mask > 0.5).float()
-        views = Views(cameras, rgb * mask[..., None], mask, meta={"inversion": report})
-        return views.clear_outside()
+        return Views(cameras, rgb * mask[..., None], mask, meta={"inversion": report}).clear_outside()
 
 
 SPEC = register_generator(GeneratorSpec(

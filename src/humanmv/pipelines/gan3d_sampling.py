@@ -108,30 +108,40 @@ class GAN3DSampler:
 
         return PosedBody.from_anny(self.body, params)
 
-    def portrait_cameras(self, posed, azimuths, elevation: float = 0.0) -> Cameras:
-        """Cameras at the GAN's image size looking at `posed` from each azimuth (degrees):
-        orbit cameras cut to the silhouette's portrait box (module docstring)."""
+    def portrait_crops(self, posed, cameras: Cameras) -> tuple[Cameras, list[tuple[float, ...]]]:
+        """`cameras` (each at its own size) cut to the portrait box of `posed`'s silhouette in
+        each view: (the cropped cameras at the GAN's image size, the boxes in view pixels)."""
         from humanmv.data.gan3d_views import portrait_box
 
         c = self.config
+        mask = self.renderer.render(posed.mesh(), cameras, outputs=("mask",)).mask.cpu()
+        boxes = [portrait_box(mask[i, :h, :w], c.image_height, c.image_width)
+                 for i, (w, h) in enumerate(cameras.sizes.tolist())]
+        return cameras.cropped(boxes, c.image_width, c.image_height), boxes
+
+    def portrait_cameras(self, posed, azimuths, elevation: float = 0.0) -> Cameras:
+        """Cameras at the GAN's image size looking at `posed` from each azimuth (degrees):
+        orbit cameras cut to the silhouette's portrait box (module docstring)."""
         az = torch.as_tensor(azimuths, dtype=torch.float32)
         orbit = orbit_cameras_around(posed.vertices, az, [float(elevation)] * len(az), RIG_FOV, SILHOUETTE_CANVAS,
                                      SILHOUETTE_CANVAS, margin=1.05, names=[f"{i:03d}" for i in range(len(az))])
-        mask = self.renderer.render(posed.mesh(), orbit, outputs=("mask",)).mask.cpu()
-        boxes = [portrait_box(m, c.image_height, c.image_width) for m in mask]
-        return orbit.cropped(boxes, c.image_width, c.image_height)
+        return self.portrait_crops(posed, orbit)[0]
 
-    @torch.no_grad()
-    def __call__(self, z: torch.Tensor, posed, cameras: Cameras, truncation: float = 0.7) -> SampledViews:
-        """One person (z [1, Nz] or [Nz]) seen by `cameras` (at the GAN's image size)."""
+    def samples(self, posed, cameras: Cameras):
+        """ShellSamples of `posed` at `cameras` (the GAN's image size), on the generator's device."""
         from humanmv.models.gan3d import shell_samples
 
         c = self.config
         assert (cameras.height, cameras.width) == (c.image_height, c.image_width), (cameras.height, cameras.width)
         device = next(self.generator.parameters()).device
-        samples = shell_samples(posed, cameras.resized(c.style_width, c.style_height), self.renderer,
-                                c.shell_half_thickness, c.samples_per_ray).to(device)
-        z = z.reshape(1, c.z_dim).to(device).expand(len(cameras), -1)
+        return shell_samples(posed, cameras.resized(c.style_width, c.style_height), self.renderer,
+                             c.shell_half_thickness, c.samples_per_ray).to(device)
+
+    @torch.no_grad()
+    def __call__(self, z: torch.Tensor, posed, cameras: Cameras, truncation: float = 0.7) -> SampledViews:
+        """One person (z [1, Nz] or [Nz]) seen by `cameras` (at the GAN's image size)."""
+        samples = self.samples(posed, cameras)
+        z = z.reshape(1, self.config.z_dim).to(samples.mask.device).expand(len(cameras), -1)
         out = self.generator(z, samples, truncation=truncation)
         rgb = ((out.rgb.float().cpu() + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1)
         return SampledViews(rgb, out.mask.float().cpu()[:, 0], cameras)

@@ -55,6 +55,10 @@ class GAN3DOutput:
     opacity: torch.Tensor
     w: torch.Tensor
 
+    def on_white(self) -> torch.Tensor:
+        """[B, 3, H, W] in [-1, 1]: rgb over white with mask, as the discriminator sees images."""
+        return self.rgb * self.mask + (1 - self.mask)
+
 
 class GAN3DGenerator(nn.Module):
     """`forward(z [B, Nz], samples: ShellSamples of B views, truncation=1.0) -> GAN3DOutput`."""

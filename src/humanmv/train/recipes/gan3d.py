@@ -102,11 +102,6 @@ def gan3d_config(options: GAN3DOptions):
     return get_gan3d_config(options.config, **changes)
 
 
-def composite_on_white(rgb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """rgb [B, 3, H, W] in [-1, 1] over white with mask [B, 1, H, W]: what D sees of reals and fakes."""
-    return rgb * mask + (1 - mask)
-
-
 def mode_seeking_loss(a: torch.Tensor, b: torch.Tensor, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
     """MSGAN's mode-seeking term (Mao et al. 2019) for images a, b [B, 3, H, W] of the same
     conditions from codes z_a, z_b [B, Nz]: mean over the batch of 1 / (|a - b|_1 / |z_a - z_b|_1
@@ -230,7 +225,7 @@ class GAN3DRecipe(Recipe):
         samples = self.shell_batch(batch, c, ctx.generator("shells")).to(device)
         z = torch.randn(B, c.z_dim, generator=ctx.generator("z")).to(device)
         out = G(z, samples)
-        fake = composite_on_white(out.rgb, out.mask)
+        fake = out.on_white()
         masks = (lambda *m: torch.cat(m)) if c.disc_with_mask else (lambda *m: None)
         segmentation = c.disc_loss == "segmentation"
 
@@ -260,7 +255,7 @@ class GAN3DRecipe(Recipe):
         if o.mode_seeking > 0:
             z2 = torch.randn(B, c.z_dim, generator=ctx.generator("z2")).to(device)
             out2 = G(z2, samples)
-            seeking = mode_seeking_loss(fake, composite_on_white(out2.rgb, out2.mask), z, z2)
+            seeking = mode_seeking_loss(fake, out2.on_white(), z, z2)
         acc.backward(loss_g + o.mode_seeking * seeking if seeking is not None else loss_g)
         grad_g = acc.clip_grad_norm_(G.parameters(), ctx.cfg.max_grad_norm)
         opt_g.step()
@@ -306,7 +301,7 @@ class GAN3DRecipe(Recipe):
         try:
             for z in item["z"].to(device):
                 out = G(z[None].expand(N, -1), samples, truncation=item["truncation"])
-                rows.append(composite_on_white(out.rgb, out.mask))
+                rows.append(out.on_white())
         finally:
             G.train(was_training)
         return ((torch.cat(rows).float().cpu() + 1) / 2).clamp(0, 1)
@@ -331,4 +326,4 @@ class GAN3DRecipe(Recipe):
         return {"gan3d_config": objects.modules["G"].config.to_dict()}
 
 
-__all__ = ["GAN3DOptions", "GAN3DRecipe", "gan3d_config", "composite_on_white", "mode_seeking_loss"]
+__all__ = ["GAN3DOptions", "GAN3DRecipe", "gan3d_config", "mode_seeking_loss"]

@@ -19,6 +19,9 @@ def synth(
     seed: int = typer.Option(0, "--seed", help="Dataset seed (same seed, same files)."),
     workers: int = typer.Option(1, "--workers", help="Processes rendering subjects in parallel (same files for any number)."),
     preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a contact sheet (16 subjects x 4 views)."),
+    source: str = typer.Option("engine", "--source", help="Colours: engine (painted textures, garment shells) or gan3d (3DHumanGAN drawn on the same bodies; body-train / body-bench)."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="With --source gan3d: the generator folder (default: the shipped gan3d-small)."),
+    truncation: float = typer.Option(0.7, "--truncation", help="With --source gan3d: truncation psi (0 = the average person, 1 = none)."),
     quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
 ) -> None:
     """Synthetic multi-view people with ground truth (RGBA, normals, depth, masks, part labels)."""
@@ -33,14 +36,16 @@ def synth(
         raise ConfigError(f"--workers must be within 1..64, got {workers}")
     from rich.progress import Progress
 
-    from humanmv.data.synth import synthesize
+    from humanmv.data.synth import SynthSource, synthesize
     from humanmv.shards import current_shard
+
+    synth_source = SynthSource(source, None if checkpoint is None else str(checkpoint), truncation)
 
     shard = current_shard()  # under `accelerate launch`: this process's share of the subjects
     with Progress(disable=quiet or not shard.is_main, transient=True) as bar:
         task = bar.add_task(f"synth {preset}" + (f" (process 0 of {shard.count})" if shard.count > 1 else ""),
                             total=subjects)
-        report = synthesize(out, preset, subjects, seed, workers=workers, shard=shard,
+        report = synthesize(out, preset, subjects, seed, workers=workers, shard=shard, source=synth_source,
                             progress=lambda done, total: bar.update(task, completed=done, total=total))
     if not shard.is_main:
         return

@@ -166,6 +166,21 @@ class SubjectSampler:
         return SubjectSpec(seed, params, family, age, look, outfit)
 
 
+def subject_cameras(body: AnnyBody, vertices: torch.Tensor, preset: Preset, rng: np.random.Generator) -> Cameras:
+    """The preset's rig round the posed body `vertices` [V, 3] (its head for a head rig), named
+    000, 001, ..., plus one jittered "input" photo camera drawn from `rng` (the last view)."""
+    focus = vertices[body.head_vertex_mask()] if preset.rig == "head" else vertices
+    fov = 25.0 if preset.rig == "head" else 30.0
+    rig = orbit_cameras_around(focus, preset.azimuths, preset.elevations, fov, preset.size,
+                               preset.size, margin=1.05)
+    centre = (focus.min(0).values + focus.max(0).values) / 2
+    radius = float((focus - centre).norm(dim=-1).max())
+    photo = sample_photo_camera(rng, centre, radius, preset.size, preset.size, az_range=30.0)
+    return Cameras(torch.cat([rig.K, photo.K]), torch.cat([rig.world_to_cam, photo.world_to_cam]),
+                   preset.size, preset.size, [f"{i:03d}" for i in range(len(rig))] + ["input"],
+                   torch.cat([rig.az, photo.az]), torch.cat([rig.el, photo.el]))
+
+
 class SubjectRenderer:
     """Renders subjects on a preset's rig. Build once per process (body, atlas, renderer)."""
 
@@ -178,16 +193,7 @@ class SubjectRenderer:
         rng = np.random.default_rng(spec.seed + 1_000_003)
         with torch.no_grad():
             verts = self.body(spec.params).vertices[0]
-        focus = verts[self.body.head_vertex_mask()] if preset.rig == "head" else verts
-        fov = 25.0 if preset.rig == "head" else 30.0
-        rig = orbit_cameras_around(focus, preset.azimuths, preset.elevations, fov, preset.size,
-                                   preset.size, margin=1.05)
-        centre = (focus.min(0).values + focus.max(0).values) / 2
-        radius = float((focus - centre).norm(dim=-1).max())
-        photo = sample_photo_camera(rng, centre, radius, preset.size, preset.size, az_range=30.0)
-        cams = Cameras(torch.cat([rig.K, photo.K]), torch.cat([rig.world_to_cam, photo.world_to_cam]),
-                       preset.size, preset.size, [f"{i:03d}" for i in range(len(rig))] + ["input"],
-                       torch.cat([rig.az, photo.az]), torch.cat([rig.el, photo.el]))
+        cams = subject_cameras(self.body, verts, preset, rng)
         texture = paint_texture(self.atlas, spec.appearance, rng)
         mesh = self.body.mesh(verts, texture=texture)
         if spec.outfit:

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import multiprocessing
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -53,31 +55,81 @@ def subject_seed(seed: int, index: int) -> int:
     return seed * 1_000_000 + index
 
 
-_ENGINE = None  # (SubjectSampler, SubjectRenderer) of this process, built on first use
+SOURCES = ("engine", "gan3d")
 
 
-def _engine():
-    global _ENGINE
-    if _ENGINE is None:
+@dataclass(frozen=True)
+class SynthSource:
+    """Where a dataset's colours come from. "engine": painted textures and garment shells
+    (`data.engine`); "gan3d": a 3DHumanGAN generator drawn on the engine's bodies
+    (`data.gan3d_source`), from `checkpoint` (None: the shipped gan3d-small) at `truncation`."""
+
+    name: str = "engine"
+    checkpoint: str | None = None
+    truncation: float = 0.7
+
+    def check(self, preset: Preset) -> None:
+        """ConfigError / CheckpointError (one line) before anything is written: an unknown
+        source, a preset the source cannot draw, a bad truncation or checkpoint."""
+        if self.name not in SOURCES:
+            raise ConfigError(f"unknown --source {self.name!r}; choose from {', '.join(SOURCES)}")
+        if self.name == "engine":
+            if self.checkpoint is not None:
+                raise ConfigError("--checkpoint is for --source gan3d; the engine paints its own colours")
+            return
+        from humanmv.data.gan3d_source import check_gan3d_preset
+        from humanmv.models.gan3d import GAN3DGenerator
+
+        check_gan3d_preset(preset)
+        if not (math.isfinite(self.truncation) and 0 <= self.truncation <= 1):
+            raise ConfigError(f"--truncation must be within [0, 1], got {self.truncation}")
+        GAN3DGenerator.from_pretrained(self.weights)
+
+    @property
+    def weights(self) -> str:
+        from humanmv.pipelines.gan3d_sampling import DEFAULT_CHECKPOINT
+
+        return str(self.checkpoint or DEFAULT_CHECKPOINT)
+
+    def to_manifest(self) -> dict:
+        if self.name == "engine":
+            return {"name": "engine"}
+        return {"name": self.name, "checkpoint": self.weights, "truncation": self.truncation}
+
+
+_ENGINES: dict = {}  # SynthSource -> (SubjectSampler, renderer) of this process, built on first use
+
+
+def _engine(source: SynthSource = SynthSource()):
+    if source not in _ENGINES:
         from humanmv.body.anny_model import AnnyBody
         from humanmv.data.engine import SubjectRenderer, SubjectSampler
         from humanmv.render import Renderer
 
         body = AnnyBody()
-        _ENGINE = SubjectSampler(body), SubjectRenderer(body, Renderer())
-    return _ENGINE
+        if source.name == "gan3d":
+            from humanmv.data.gan3d_source import GAN3DSubjectRenderer
+            from humanmv.models.gan3d import GAN3DGenerator
+
+            render = GAN3DSubjectRenderer(body, Renderer(), GAN3DGenerator.from_pretrained(source.weights),
+                                          source.truncation, source.weights)
+        else:
+            render = SubjectRenderer(body, Renderer())
+        _ENGINES[source] = SubjectSampler(body), render
+    return _ENGINES[source]
 
 
-def _init_worker() -> None:
+def _init_worker(source: SynthSource) -> None:
     torch.set_num_threads(1)
-    _engine()
+    _engine(source)
 
 
-def subject_job(preset_name: str, seed: int, index: int, out: Path | None) -> int:
+def subject_job(preset_name: str, seed: int, index: int, out: Path | None,
+                source: SynthSource = SynthSource()) -> int:
     """Render subject `index` of a dataset and, unless `out` is None, write it into
     out/subjects/ (temporary folder, then renamed). Returns the number of views."""
     preset = get_preset(preset_name)
-    sample_subject, render = _engine()
+    sample_subject, render = _engine(source)
     views = render(sample_subject(subject_seed(seed, index), expressions=preset.expressions,
                                   clothed=preset.clothed), preset)
     if out is not None:
@@ -90,9 +142,10 @@ def subject_job(preset_name: str, seed: int, index: int, out: Path | None) -> in
 
 
 def run_jobs(jobs: list[tuple], workers: int = 1,
-             done: Callable[[int], None] | None = None) -> int:
+             done: Callable[[int], None] | None = None, source: SynthSource = SynthSource()) -> int:
     """Run `subject_job(*job)` for every job, in this process (workers=1) or in a pool of
-    `workers` processes; `done(views)` after each. Returns the total number of views."""
+    `workers` processes (each builds `source`'s renderer once); `done(views)` after each.
+    Returns the total number of views."""
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     total = 0
@@ -109,7 +162,7 @@ def run_jobs(jobs: list[tuple], workers: int = 1,
             torch.set_num_threads(threads)
         return total
     with ProcessPoolExecutor(min(workers, len(jobs)), multiprocessing.get_context("spawn"),
-                             initializer=_init_worker) as pool:
+                             initializer=_init_worker, initargs=(source,)) as pool:
         futures = [pool.submit(subject_job, *job) for job in jobs]
         try:
             for future in as_completed(futures):
@@ -125,8 +178,12 @@ def run_jobs(jobs: list[tuple], workers: int = 1,
 
 
 def synthesize(out: Path, preset_name: str, subjects: int, seed: int = 0, workers: int = 1,
-               progress: Callable[[int, int], None] | None = None, shard: Shard | None = None) -> dict:
+               progress: Callable[[int, int], None] | None = None, shard: Shard | None = None,
+               source: SynthSource = SynthSource()) -> dict:
     """Write (or complete) the dataset; returns {"written": n, "skipped": n}.
+
+    source: where the colours come from (`SynthSource`); checked before anything is written and
+    recorded in manifest.json (a folder from another source is refused, as another preset is).
 
     shard: this process's share when several run the command (`accelerate launch`, see
     `humanmv.shards`; default `current_shard()`): process i renders subjects i, i + N, ...
@@ -136,14 +193,16 @@ def synthesize(out: Path, preset_name: str, subjects: int, seed: int = 0, worker
     (done, total) counts this process's share; on process 0 the result counts every
     process's subjects, on the others their own."""
     preset = get_preset(preset_name)
+    source.check(preset)
     shard = shard or current_shard()
     out = Path(out)
     manifest_path = out / "manifest.json"
     if manifest_path.exists():
         old = json.loads(manifest_path.read_text())
-        if (old.get("preset"), old.get("seed")) != (preset.name, seed):
-            raise OutputError(f"{out}/ holds a {old.get('preset')} dataset with seed {old.get('seed')}; "
-                              "choose another --out to write a different one")
+        old_source = old.get("source", {"name": "engine"})
+        if (old.get("preset"), old.get("seed"), old_source) != (preset.name, seed, source.to_manifest()):
+            raise OutputError(f"{out}/ holds a {old.get('preset')} dataset with seed {old.get('seed')} from "
+                              f"{old_source.get('name')}; choose another --out to write a different one")
     try:
         (out / "subjects").mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -164,7 +223,7 @@ def synthesize(out: Path, preset_name: str, subjects: int, seed: int = 0, worker
         if progress:
             progress(finished, share)
 
-    run_jobs([(preset.name, seed, i, out) for i in mine], workers, done)
+    run_jobs([(preset.name, seed, i, out, source) for i in mine], workers, done, source)
     if not shard.is_main:
         return {"written": len(mine), "skipped": share - len(mine)}
     others = [i for i in todo if not shard.owns(i)]
@@ -176,7 +235,8 @@ def synthesize(out: Path, preset_name: str, subjects: int, seed: int = 0, worker
     shard.wait_until(all_there)
     atomic_write_text(manifest_path, json.dumps({
         "preset": preset.name, "seed": seed, "rig": preset.rig, "size": preset.size,
-        "views_per_subject": len(preset.azimuths), "input_view": "input", "subjects": entries,
+        "views_per_subject": len(preset.azimuths), "input_view": "input",
+        "source": source.to_manifest(), "subjects": entries,
     }, indent=1))
     return {"written": len(todo), "skipped": subjects - len(todo)}
 

@@ -139,23 +139,17 @@ class GAN3DInversionGenerator:
 
     def __call__(self, subject, cameras, seed: int = 0) -> Views:
         from humanmv.models.gan3d import PosedBody
-        from humanmv.models.inputs import crop_box
+        from humanmv.pipelines.gan3d_sampling import paste_portraits
 
         if subject.mode != "body" or subject.body_params is None:
             raise ConfigError("--generator gan3d needs a body fit (--mode body); the fit gave no body parameters")
         posed = PosedBody.from_anny(self.body, subject.body_params)
         w, G, report = self.invert(subject, posed)
         crops, boxes = self.sampler.portrait_crops(posed, cameras)
-        H, W = crops.height, crops.width
         with torch.no_grad():
             out = G.synthesize(w.expand(len(cameras), -1), self.sampler.samples(posed, crops))
-        drawn = torch.cat([(out.rgb + 1) / 2 * out.mask, out.mask], dim=1).float().cpu()  # premultiplied
-        canvas = torch.zeros(len(cameras), 4, int(cameras.sizes[:, 1].max()), int(cameras.sizes[:, 0].max()))
-        for i, ((x0, y0, bw, bh), (vw, vh)) in enumerate(zip(boxes, cameras.sizes.tolist())):
-            back = (-x0 * W / bw, -y0 * H / bh, vw * W / bw, vh * H / bh)  # the view's pixels in the portrait
-            canvas[i, :, :vh, :vw] = crop_box(drawn[i:i + 1], back, vh, vw)[0]
-        mask = canvas[:, 3].clamp(0, 1)
-        rgb = (canvas[:, :3] / mask[:, None].clamp_min(1e-4)).clamp(0, 1).permute(0, 2, 3, 1)
+        rgb = ((out.rgb.float().cpu() + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1)
+        rgb, mask = paste_portraits(rgb, out.mask.float().cpu()[:, 0], boxes, cameras)
         mask = (mask > 0.5).float()
         return Views(cameras, rgb * mask[..., None], mask, meta={"inversion": report}).clear_outside()
 

@@ -146,6 +146,33 @@ class GAN3DSampler:
         rgb = ((out.rgb.float().cpu() + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1)
         return SampledViews(rgb, out.mask.float().cpu()[:, 0], cameras)
 
+    def at_views(self, z: torch.Tensor, posed, cameras: Cameras, truncation: float = 0.7) -> SampledViews:
+        """One person drawn in any `cameras` (each its own size, e.g. a data rig's squares):
+        drawn at each view's portrait crop, then pasted back (`paste_portraits`)."""
+        crops, boxes = self.portrait_crops(posed, cameras)
+        drawn = self(z, posed, crops, truncation)
+        return SampledViews(*paste_portraits(drawn.rgb, drawn.mask, boxes, cameras), cameras)
+
+
+def paste_portraits(rgb: torch.Tensor, mask: torch.Tensor, boxes: list[tuple[float, ...]],
+                    cameras: Cameras) -> tuple[torch.Tensor, torch.Tensor]:
+    """Portrait crops back into their views: rgb [C, h, w, 3] and mask [C, h, w] drawn at the
+    crops `portrait_crops(posed, cameras)` made (`boxes` in view pixels) -> rgb [C, H, W, 3]
+    (not composited, 0 where nothing was drawn) and mask [C, H, W] in [0, 1] on the views'
+    canvas (each view top-left at its own size, the canvas the largest). Colour is resampled
+    premultiplied by the mask, so the silhouette's edge does not bleed the background in."""
+    from humanmv.models.inputs import crop_box
+
+    C, h, w = mask.shape
+    drawn = torch.cat([rgb * mask[..., None], mask[..., None]], dim=-1).permute(0, 3, 1, 2).float().cpu()
+    canvas = torch.zeros(C, 4, int(cameras.sizes[:, 1].max()), int(cameras.sizes[:, 0].max()))
+    for i, ((x0, y0, bw, bh), (vw, vh)) in enumerate(zip(boxes, cameras.sizes.tolist())):
+        back = (-x0 * w / bw, -y0 * h / bh, vw * w / bw, vh * h / bh)  # the view's pixels in the portrait
+        canvas[i, :, :vh, :vw] = crop_box(drawn[i:i + 1], back, vh, vw)[0]
+    full_mask = canvas[:, 3].clamp(0, 1)
+    full_rgb = (canvas[:, :3] / full_mask[:, None].clamp_min(1e-4)).clamp(0, 1).permute(0, 2, 3, 1)
+    return full_rgb * (full_mask[..., None] > 0), full_mask
+
 
 def person_bodies(config: GAN3DSampleConfig, body) -> list[list[tuple[BodyParams, str]]]:
     """For each of config.count people: its [(BodyParams, pose label)] (deterministic from the seed)."""
@@ -252,4 +279,4 @@ def sample_people(config: GAN3DSampleConfig, body=None, renderer=None, generator
 
 
 __all__ = ["GAN3DSampleConfig", "GAN3DSampler", "SampledViews", "sample_people", "person_bodies",
-           "DEFAULT_CHECKPOINT"]
+           "paste_portraits", "DEFAULT_CHECKPOINT"]

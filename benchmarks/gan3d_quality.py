@@ -17,6 +17,15 @@ view a + 15 and compared with the colour there, where both views see the same su
 (`eval.consistency.reprojection_psnr`, as `bench`). Cross-view appearance: per body part, the mean CIE-Lab colour in each view; CIE76 dE
 between the two, averaged over parts seen in both by >= 8 pixels.
 
+Set-level figures against the training data (`--data`, the model's own training set):
+- Fréchet distance on ST-LPIPS AlexNet features (`eval.feature_distances`; NOT FID) between the
+  generated people and as many real views of the held-out walking family, next to its floor: the
+  same distance between two disjoint real walking sets of that size.
+- Memorisation: each image's nearest-training-view ST-LPIPS distance (`--bank` random training
+  views, walking excluded as in training), median over the generated people and over held-out
+  real walking views; a generator that copies has a ratio well below 1, and "near copies" counts
+  the samples nearer the bank than 95% of the real held-out views are.
+
 FID/KID need Inception weights, which are not shipped: reported as unavailable.
 Prints a table; --json writes the figures.
 """
@@ -85,6 +94,42 @@ def consistency(renderer, posed, cams, views, num_parts: int) -> tuple[float, fl
     return float("nan") if psnr is None else psnr, float(np.mean(deltas)) if deltas else float("nan")
 
 
+def real_views(data: str, body, config, count: int, seed: int, **select) -> torch.Tensor:
+    """[count, 3, H, W] in [0, 1]: random portrait-framed views of `data` (GAN3DViews(**select))."""
+    from humanmv.data.gan3d_views import GAN3DViews
+
+    views = GAN3DViews(data, body, config.image_height, config.image_width, **select)
+    pick = np.random.default_rng(seed).choice(len(views), size=min(count, len(views)), replace=False)
+    return torch.stack([(views[int(i)]["rgb"] + 1) / 2 for i in pick])
+
+
+def set_figures(body, G, generated: torch.Tensor, args) -> dict[str, float]:
+    """Fréchet (ST-LPIPS features) and memorisation figures (module docstring)."""
+    from humanmv.eval.feature_distances import frechet_lpips_distance, lpips_features, nearest_training_distance
+    from humanmv.eval.stlpips_weights import load_stlpips
+
+    t = time.perf_counter()
+    alex = load_stlpips("alex")
+    n = len(generated)
+    walking = real_views(args.data, body, G.config, 2 * n, args.seed, split=None, pose_families=("walking",))
+    held_out, other = walking[:n], walking[n:]
+    bank = real_views(args.data, body, G.config, args.bank, args.seed + 1, split="train",
+                      exclude_pose_families=("walking",))
+    bank_features = lpips_features(alex, bank)
+    gen_near, _ = nearest_training_distance(alex, generated, bank, bank_features=bank_features)
+    real_near, _ = nearest_training_distance(alex, held_out, bank, bank_features=bank_features)
+    figures = {
+        "frechet_stlpips_gan_vs_real": frechet_lpips_distance(alex, generated, held_out),
+        "frechet_stlpips_real_floor": frechet_lpips_distance(alex, held_out, other) if len(other) >= 2 else float("nan"),
+        "nearest_train_gan_median": float(gen_near.median()),
+        "nearest_train_real_median": float(real_near.median()),
+        "near_copies_share": float((gen_near < real_near.quantile(0.05)).float().mean()),
+    }
+    figures["nearest_train_ratio"] = figures["nearest_train_gan_median"] / figures["nearest_train_real_median"]
+    figures["set_seconds"] = time.perf_counter() - t
+    return figures
+
+
 def interval(values: list[float]) -> str:
     v = np.array([x for x in values if math.isfinite(x)])
     if len(v) < 2:
@@ -99,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1000, help="people and views (not the training seed)")
     parser.add_argument("--truncation", type=float, default=0.7)
+    parser.add_argument("--data", default="data/body-train-clothed", help="the training dataset ('' = skip the set-level figures)")
+    parser.add_argument("--bank", type=int, default=1000, help="training views searched for nearest neighbours")
     parser.add_argument("--json", default=None, help="write the figures here")
     args = parser.parse_args(argv)
 
@@ -120,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     limb_index = [names.index(n) for n in LIMBS]
     estimator = PoseEstimator()
     rows = {"pck_gan": [], "pck_grey": [], "reprojection_psnr": [], "part_delta_e": []}
+    generated = []
     t = time.perf_counter()
     for k, [(params, _)] in enumerate(people):
         posed = sampler.posed(params)
@@ -129,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             joints = body(params).keypoints[0]
         truth = cams[[0]].project(joints)[0][0].numpy()
+        generated.append(views.on_white()[0].permute(2, 0, 1))
         rows["pck_gan"].append(pck(estimator, views.on_white()[0], truth, limb_index))
         rows["pck_grey"].append(pck(estimator, grey_render(renderer, posed, cams[[0]])[0], truth, limb_index))
         psnr, delta_e = consistency(renderer, posed, cams, views, G.config.num_parts)
@@ -141,9 +190,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, values in rows.items():
         print(f"{name:<28} {interval(values)}")
     print(f"{'FID / KID':<28} unavailable: no Inception weights are shipped (none may be downloaded)")
+    sets = set_figures(body, G, torch.stack(generated), args) if args.data else {}
+    for name, value in sets.items():
+        print(f"{name:<28} {value:.4g}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"args": vars(args), "seconds": seconds, "per_sample": rows}, indent=1))
+        Path(args.json).write_text(json.dumps({"args": vars(args), "seconds": seconds, "per_sample": rows,
+                                               "sets": sets}, indent=1))
     return 0
 
 

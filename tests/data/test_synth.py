@@ -125,3 +125,37 @@ def test_walking_pose_is_a_cycle_with_opposite_swings():
     # The walking family is the cycle at a random phase.
     phase = np.random.default_rng(3).uniform(0, 2 * np.pi)
     assert torch.equal(sample_pose(np.random.default_rng(3), "walking"), walking_pose(phase))
+
+
+@pytest.mark.parametrize("name, views", [("head-train-haired", 36), ("head-bench-haired", 16)])
+def test_haired_presets_frame_a_portrait_with_hair_as_geometry(body, sample_subject, subject_renderer, name, views):
+    from humanmv.data.engine import rig_focus
+    from humanmv.shells.labels import LABEL_NAMES
+
+    preset = get_preset(name)
+    assert (preset.rig, len(preset.azimuths), preset.expressions, preset.clothed) == ("portrait", views, True, True)
+    # Subjects of every hair style: shells for short, curly, bun, ponytail and long hair.
+    kinds = {spec.kind for seed in range(60) for spec in sample_subject(seed, clothed=True).outfit}
+    assert {"short-hair", "curly-hair", "bun", "ponytail", "long-hair"} <= kinds
+    long_haired = next(s for s in range(60) if any(o.kind == "long-hair" for o in sample_subject(s, clothed=True).outfit))
+    spec = sample_subject(long_haired, expressions=True, clothed=True)
+    rendered = subject_renderer(spec, dataclasses.replace(preset, size=64))
+    assert len(rendered) == views + 1
+    labels = rendered.labels
+    # Head, neck and shoulders in every view, hair as its own class, nothing below the chest.
+    for part in ("head", "neck"):
+        assert all((labels[i] == LABEL_NAMES.index(part)).any() for i in range(views)), part
+    assert (labels[views // 2] == LABEL_NAMES.index("hair")).float().mean() > 0.05  # the back of the head
+    below = [LABEL_NAMES.index(p) for p in ("upper_leg.L", "upper_leg.R", "foot.L", "foot.R")]
+    assert not torch.isin(labels, torch.tensor(below)).any()
+    is_head = (labels == PART_NAMES.index("head")) | (labels == LABEL_NAMES.index("hair"))
+    assert 0.1 < is_head[:views].float().mean() < 0.6  # smaller than a head rig's, larger than a body rig's
+    with torch.no_grad():
+        verts = body(spec.params).vertices[0]
+    focus = rig_focus(body, verts, "portrait")
+    def rows_in(rows, table):
+        return (rows[:, None, :] == table[None]).all(-1).any(-1)
+
+    assert len(focus) < len(verts) and rows_in(verts[body.head_vertex_mask()], focus).all()
+    hands = torch.isin(body.vertex_parts, torch.tensor([PART_NAMES.index("hand.L"), PART_NAMES.index("hand.R")]))
+    assert not rows_in(verts[hands], focus).any()  # a raised hand never widens the frame

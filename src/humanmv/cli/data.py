@@ -13,7 +13,7 @@ from humanmv.log import setup_logging
 
 @app.command()
 def synth(
-    preset: str = typer.Option("body-train", "--preset", help="body-train, body-bench, body-train-clothed, body-bench-clothed, head-train or head-bench."),
+    preset: str = typer.Option("body-train", "--preset", help="body-train, body-bench, body-train-clothed, body-bench-clothed, head-train, head-bench, head-train-haired or head-bench-haired."),
     subjects: int = typer.Option(..., "--subjects", help="Number of subjects."),
     out: Path = typer.Option(..., "--out", help="Dataset folder (re-running completes it)."),
     seed: int = typer.Option(0, "--seed", help="Dataset seed (same seed, same files)."),

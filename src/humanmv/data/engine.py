@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from humanmv.body.anny_model import POSE_BONES, AnnyBody, BodyParams
+from humanmv.body.anny_model import PART_NAMES, POSE_BONES, AnnyBody, BodyParams
 from humanmv.body.sampling import sample_body_params, sample_photo_camera
 from humanmv.cameras import Cameras, orbit_cameras_around, ring_azimuths
 from humanmv.data.appearance import Appearance, UVAtlas, paint_texture, sample_appearance, shade
@@ -29,7 +29,8 @@ POSE_FAMILIES = ("a-pose", "t-pose", "standing", "walking", "random")
 
 @dataclass(frozen=True)
 class Preset:
-    """A camera rig and image size. rig "body" frames the whole body, "head" the head.
+    """A camera rig and image size. rig "body" frames the whole body, "head" the head,
+    "portrait" the head with the neck, collar and shoulders below it (`PORTRAIT_DROP`).
     split: the split of every subject (bench presets: "test"); None splits by subject."""
 
     name: str
@@ -58,7 +59,15 @@ PRESETS = {
     # Head all round (seed 003): 36 views, and a continuous sequence is any run of neighbours.
     "head-train": Preset("head-train", "head", _ring(36), (0.0,) * 36, 256, expressions=True),
     "head-bench": Preset("head-bench", "head", _ring(16), (0.0,) * 16, 256, expressions=True, split="test"),
+    # Portraits all round with hair as geometry (short, curly, bun, ponytail, long; bald and
+    # buzz cuts painted), hats, the collar of the outfit: seeds 001 / 003's heads.
+    "head-train-haired": Preset("head-train-haired", "portrait", _ring(36), (0.0,) * 36, 256, expressions=True,
+                                clothed=True),
+    "head-bench-haired": Preset("head-bench-haired", "portrait", _ring(16), (0.0,) * 16, 256, expressions=True,
+                                split="test", clothed=True),
 }
+PORTRAIT_DROP = 0.12  # metres below the neck's lowest point a portrait keeps in frame
+PORTRAIT_PARTS = ("head", "eyes", "neck", "torso", "upper_arm.L", "upper_arm.R")
 
 
 def get_preset(name: str) -> Preset:
@@ -166,11 +175,27 @@ class SubjectSampler:
         return SubjectSpec(seed, params, family, age, look, outfit)
 
 
+def rig_focus(body: AnnyBody, vertices: torch.Tensor, rig: str) -> torch.Tensor:
+    """The vertices [N, 3] of the posed body `vertices` [V, 3] a rig frames: all of them
+    ("body"), the head's ("head"), or ("portrait") the head's plus the neck, torso and upper
+    arms down to PORTRAIT_DROP below the neck (a raised hand does not widen the frame)."""
+    if rig == "body":
+        return vertices
+    head = body.head_vertex_mask()
+    if rig == "head":
+        return vertices[head]
+    assert rig == "portrait", rig
+    parts = torch.isin(body.vertex_parts, torch.tensor([PART_NAMES.index(n) for n in PORTRAIT_PARTS]))
+    neck = body.vertex_parts == PART_NAMES.index("neck")
+    floor = float(vertices[neck, 1].min()) - PORTRAIT_DROP
+    return vertices[head | (parts & (vertices[:, 1] >= floor))]
+
+
 def subject_cameras(body: AnnyBody, vertices: torch.Tensor, preset: Preset, rng: np.random.Generator) -> Cameras:
-    """The preset's rig round the posed body `vertices` [V, 3] (its head for a head rig), named
-    000, 001, ..., plus one jittered "input" photo camera drawn from `rng` (the last view)."""
-    focus = vertices[body.head_vertex_mask()] if preset.rig == "head" else vertices
-    fov = 25.0 if preset.rig == "head" else 30.0
+    """The preset's rig round the posed body `vertices` [V, 3] (`rig_focus`), named 000, 001,
+    ..., plus one jittered "input" photo camera drawn from `rng` (the last view)."""
+    focus = rig_focus(body, vertices, preset.rig)
+    fov = 30.0 if preset.rig == "body" else 25.0
     rig = orbit_cameras_around(focus, preset.azimuths, preset.elevations, fov, preset.size,
                                preset.size, margin=1.05)
     centre = (focus.min(0).values + focus.max(0).values) / 2

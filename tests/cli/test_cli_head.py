@@ -43,7 +43,7 @@ def _mask_box_share(mask: np.ndarray) -> float:
     return (ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1) / mask.size
 
 
-def test_head_mode_frames_the_head_all_round(head, body, renderer):
+def test_head_mode_frames_a_portrait_all_round(head, body, renderer):
     from humanmv.cameras import Cameras
     from humanmv.io.glb import load_glb_mesh
     from humanmv.recon import read_avatar_json, rebuild_vertices
@@ -63,20 +63,20 @@ def test_head_mode_frames_the_head_all_round(head, body, renderer):
     # Every view is avatar.glb seen by its own camera.
     rendered = renderer.render(load_glb_mesh(head / "avatar.glb").to_render_mesh(), cams, outputs=("mask",))
     assert ((rendered.mask.numpy() > 0.5) == masks).mean(axis=(1, 2)).min() > 0.99
-    # Framed on the head: the person fills most of each view (a body view leaves ~70% of its
-    # mask's box empty), the whole head is inside it and spans most of its height, and the
-    # optical axis passes through the head.
+    # Framed as a portrait: the person fills most of each view (a body view leaves ~70% of its
+    # mask's box empty); the whole head is inside it, in the upper half, a third of the view
+    # high or more but not a close-up; the neck is in view and the shoulders run off the bottom.
     head_points = rebuild_vertices(body, avatar)[body.head_vertex_mask()]
     pixels, depth = cams.project(head_points)
     centre = (head_points.min(0).values + head_points.max(0).values) / 2
     middle, _ = cams.project(centre[None])
     for i in range(len(cams)):
-        assert masks[i].mean() > 0.3 and _mask_box_share(masks[i]) > 0.5, (i, masks[i].mean())
-        assert not masks[i][0].any(), i  # the top of the head is in the view
+        assert masks[i].mean() > 0.2 and _mask_box_share(masks[i]) > 0.4, (i, masks[i].mean())
+        assert not masks[i][0].any() and masks[i][-1].any(), i  # head top inside, shoulders below
         assert (depth[i] > 0).all() and (pixels[i] >= 0).all() and (pixels[i] < 96).all(), i
         span = pixels[i].max(0).values - pixels[i].min(0).values
-        assert span[1] > 0.6 * 96 and span[0] > 0.4 * 96, (i, span)
-        assert (middle[i, 0] - 48).abs().max() < 0.1 * 96, (i, middle[i])
+        assert 0.25 * 96 < span[1] < 0.6 * 96 and span[0] > 0.15 * 96, (i, span)
+        assert middle[i, 0, 1] < 48 and (middle[i, 0, 0] - 48).abs() < 0.15 * 96, (i, middle[i])
 
 
 def test_auto_mode_picks_head_for_a_face_and_body_for_a_person(face_only, tmp_path, examples_dir):
@@ -100,7 +100,8 @@ def test_auto_mode_picks_head_for_a_face_and_body_for_a_person(face_only, tmp_pa
     assert json.loads((out / "fit.json").read_text())["mode"] == "head"
     for i in range(4):
         mask = np.asarray(Image.open(out / "masks" / f"{i:03d}.png")) > 0
-        assert mask.shape == (64, 64) and _mask_box_share(mask) > 0.5, i
+        # A portrait: the head inside at the top, the shoulders run off the bottom.
+        assert mask.shape == (64, 64) and mask.mean() > 0.15 and not mask[0].any() and mask[-1].any(), i
 
 
 def test_generator_without_heads_is_refused_in_head_mode(tmp_path, examples_dir):

@@ -39,6 +39,9 @@ PART_NAMES = (
     "lower_leg.R", "foot.R", "eyes",
 )
 
+PORTRAIT_DROP = 0.12  # metres below the neck's lowest point a portrait keeps in frame
+PORTRAIT_PARTS = ("neck", "torso", "upper_arm.L", "upper_arm.R")
+
 # Anny -> world: (x, y, z) -> (x, z, -y), a proper rotation (det +1).
 ANNY_TO_WORLD = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
@@ -218,6 +221,15 @@ class AnnyBody(torch.nn.Module):
         """(V,) bool: vertices of the head (incl. eyes)."""
         return (self.vertex_parts == PART_NAMES.index("head")) | (
             self.vertex_parts == PART_NAMES.index("eyes"))
+
+    def portrait_vertex_mask(self, vertices: torch.Tensor, drop: float = PORTRAIT_DROP) -> torch.Tensor:
+        """(V,) bool: what a portrait frames of the posed body `vertices` (V, 3): the head, and
+        the neck, torso and upper arms down to `drop` metres below the neck's lowest point
+        (collar and shoulders; a raised hand is never part of it)."""
+        parts = torch.isin(self.vertex_parts, torch.tensor([PART_NAMES.index(n) for n in PORTRAIT_PARTS]))
+        neck = self.vertex_parts == PART_NAMES.index("neck")
+        floor = float(vertices[neck, 1].min()) - drop
+        return self.head_vertex_mask() | (parts & (vertices[:, 1] >= floor))
 
 
 def axis_angle_to_matrix(rotvec: torch.Tensor) -> torch.Tensor:

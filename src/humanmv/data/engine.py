@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from humanmv.body.anny_model import PART_NAMES, POSE_BONES, AnnyBody, BodyParams
+from humanmv.body.anny_model import POSE_BONES, AnnyBody, BodyParams
 from humanmv.body.sampling import sample_body_params, sample_photo_camera
 from humanmv.cameras import Cameras, orbit_cameras_around, ring_azimuths
 from humanmv.data.appearance import Appearance, UVAtlas, paint_texture, sample_appearance, shade
@@ -30,7 +30,7 @@ POSE_FAMILIES = ("a-pose", "t-pose", "standing", "walking", "random")
 @dataclass(frozen=True)
 class Preset:
     """A camera rig and image size. rig "body" frames the whole body, "head" the head,
-    "portrait" the head with the neck, collar and shoulders below it (`PORTRAIT_DROP`).
+    "portrait" the head with the neck, collar and shoulders below it (`rig_focus`).
     split: the split of every subject (bench presets: "test"); None splits by subject."""
 
     name: str
@@ -66,8 +66,6 @@ PRESETS = {
     "head-bench-haired": Preset("head-bench-haired", "portrait", _ring(16), (0.0,) * 16, 256, expressions=True,
                                 split="test", clothed=True),
 }
-PORTRAIT_DROP = 0.12  # metres below the neck's lowest point a portrait keeps in frame
-PORTRAIT_PARTS = ("head", "eyes", "neck", "torso", "upper_arm.L", "upper_arm.R")
 
 
 def get_preset(name: str) -> Preset:
@@ -177,18 +175,14 @@ class SubjectSampler:
 
 def rig_focus(body: AnnyBody, vertices: torch.Tensor, rig: str) -> torch.Tensor:
     """The vertices [N, 3] of the posed body `vertices` [V, 3] a rig frames: all of them
-    ("body"), the head's ("head"), or ("portrait") the head's plus the neck, torso and upper
-    arms down to PORTRAIT_DROP below the neck (a raised hand does not widen the frame)."""
+    ("body"), the head's ("head"), or a portrait's ("portrait": `AnnyBody.portrait_vertex_mask`,
+    the head with the neck, collar and shoulders)."""
     if rig == "body":
         return vertices
-    head = body.head_vertex_mask()
     if rig == "head":
-        return vertices[head]
+        return vertices[body.head_vertex_mask()]
     assert rig == "portrait", rig
-    parts = torch.isin(body.vertex_parts, torch.tensor([PART_NAMES.index(n) for n in PORTRAIT_PARTS]))
-    neck = body.vertex_parts == PART_NAMES.index("neck")
-    floor = float(vertices[neck, 1].min()) - PORTRAIT_DROP
-    return vertices[head | (parts & (vertices[:, 1] >= floor))]
+    return vertices[body.portrait_vertex_mask(vertices)]
 
 
 def subject_cameras(body: AnnyBody, vertices: torch.Tensor, preset: Preset, rng: np.random.Generator) -> Cameras:

@@ -140,7 +140,7 @@ class FitPipeline:
         (4, H, W, 3) images in [0, 1] ((n + 1) / 2, camera space; background 0)."""
         verts = photo_fit.fit.vertices
         if photo_fit.fit.mode == "head":
-            verts = verts[self.body.head_vertex_mask()]
+            verts = verts[self.body.portrait_vertex_mask(verts)]
         cams = orbit_cameras_around(verts, FIT_VIEW_AZIMUTHS, 0.0, fov_deg=30.0, width=size,
                                     height=size, names=list(FIT_VIEW_NAMES))
         maps = render_normal_maps(self.body.mesh(photo_fit.fit.vertices), cams, self.renderer, background=0.0)

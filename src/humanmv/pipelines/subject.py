@@ -63,7 +63,8 @@ def make_subject(photo_fit: PhotoFit, texture_builder: TextureBuilder) -> Textur
     fit = photo_fit.fit
     textured = texture_builder.build(photo, person, fit.vertices, fit.camera)
     avatar = body.mesh(fit.vertices, texture=textured.texture)
-    focus = fit.vertices[body.head_vertex_mask()] if fit.mode == "head" else fit.vertices
+    # Head mode frames a portrait (head, neck, collar, shoulders), as the photo shows them.
+    focus = fit.vertices[body.portrait_vertex_mask(fit.vertices)] if fit.mode == "head" else fit.vertices
     targets = FitTargets(photo.shape[1], photo.shape[0], perceived.coco_xy, perceived.coco_confidence,
                          perceived.mask)
     subject = Subject(photo, person, fit.mode, avatar, fit.camera, focus, fit.params, targets, textured.face_seen)

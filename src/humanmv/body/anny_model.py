@@ -39,6 +39,25 @@ PART_NAMES = (
     "lower_leg.R", "foot.R", "eyes",
 )
 
+# The face on the rest body, metres about the eyes' mean height and the head's mean depth: from
+# FACE_BELOW_EYES below the eyes to FACE_ABOVE_EYES above them, in front of the head's centre by
+# more than FACE_FRONT (ears included, the back of the head not).
+FACE_BELOW_EYES, FACE_ABOVE_EYES, FACE_FRONT = 0.13, 0.05, 0.01
+
+
+def in_face_region(points: torch.Tensor, parts: torch.Tensor, rest_vertices: torch.Tensor,
+                   vertex_parts: torch.Tensor) -> torch.Tensor:
+    """(N,) bool: which rest-pose `points` (N, 3) of body part `parts` (N,) lie on the face
+    (head or eyes, within the FACE_* box). rest_vertices (V, 3), vertex_parts (V,): the rest
+    body the box is measured on."""
+    head, eyes = PART_NAMES.index("head"), PART_NAMES.index("eyes")
+    eyes_y = float(rest_vertices[vertex_parts == eyes, 1].mean())
+    head_centre_z = float(rest_vertices[vertex_parts == head, 2].mean())
+    points, parts = torch.as_tensor(points), torch.as_tensor(parts)
+    return (((parts == head) | (parts == eyes)) & (points[:, 1] < eyes_y + FACE_ABOVE_EYES)
+            & (points[:, 1] > eyes_y - FACE_BELOW_EYES) & (points[:, 2] > head_centre_z + FACE_FRONT))
+
+
 PORTRAIT_DROP = 0.12  # metres below the neck's lowest point a portrait keeps in frame
 PORTRAIT_PARTS = ("neck", "torso", "upper_arm.L", "upper_arm.R")
 
@@ -155,6 +174,7 @@ class AnnyBody(torch.nn.Module):
         self.uv_faces = model.face_texture_coordinate_indices.long().cpu()
         self.vertex_parts = self._vertex_parts().cpu()
         self.face_labels = self._face_parts()
+        self._face_mask: torch.Tensor | None = None  # face_vertex_mask, computed on first use
 
     @property
     def device(self) -> torch.device:
@@ -221,6 +241,14 @@ class AnnyBody(torch.nn.Module):
         """(V,) bool: vertices of the head (incl. eyes)."""
         return (self.vertex_parts == PART_NAMES.index("head")) | (
             self.vertex_parts == PART_NAMES.index("eyes"))
+
+    def face_vertex_mask(self) -> torch.Tensor:
+        """(V,) bool: the face (brow to chin, ear to ear) on the rest body, `in_face_region`'s rule."""
+        if self._face_mask is None:
+            with torch.no_grad():
+                rest = self(BodyParams.neutral(1, len(self.expression_names))).vertices[0]
+            self._face_mask = in_face_region(rest, self.vertex_parts, rest, self.vertex_parts)
+        return self._face_mask
 
     def portrait_vertex_mask(self, vertices: torch.Tensor, drop: float = PORTRAIT_DROP) -> torch.Tensor:
         """(V,) bool: what a portrait frames of the posed body `vertices` (V, 3): the head, and

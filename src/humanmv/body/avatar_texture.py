@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from scipy.spatial import cKDTree
 
-from humanmv.body.anny_model import PART_NAMES, AnnyBody, BodyParams
+from humanmv.body.anny_model import PART_NAMES, AnnyBody, BodyParams, in_face_region
 from humanmv.body.garment_cover import UNKNOWN, BandCover, body_bands, continue_bands, label_bands
 from humanmv.body.photo_light import fit_photo_light
 from humanmv.cameras import Cameras
@@ -137,8 +137,7 @@ class TextureBuilder:
             # Cheeks: the face's skin colour, for the unseen rest of the face, ears and neck.
             "skin_sample": (part == head) & (pos[:, 1] < eyes_y - 0.02) & (pos[:, 1] > eyes_y - 0.08)
                            & (pos[:, 2] > head_centre_z + 0.02),
-            "face": np.isin(part, [head, PART_NAMES.index("eyes")]) & (pos[:, 1] < eyes_y + 0.05)
-                    & (pos[:, 1] > eyes_y - 0.13) & (pos[:, 2] > head_centre_z + 0.01),
+            "face": in_face_region(torch.from_numpy(pos), torch.from_numpy(part), rest, body.vertex_parts).numpy(),
         }
 
     @staticmethod

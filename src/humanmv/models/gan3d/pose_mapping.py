@@ -21,6 +21,7 @@ from torch import nn
 
 from humanmv.models.gan3d.body_rays import ShellSamples
 from humanmv.models.gan3d.config import GAN3DConfig
+from humanmv.models.ray_marching import composite
 
 
 class SineLayer(nn.Module):
@@ -73,23 +74,6 @@ class Siren(nn.Module):
         sigma = nn.functional.softplus(self.density(h)[..., 0]) / self.half_thickness
         style = self.style(self.view(torch.cat([h, d], -1)))
         return sigma, style
-
-
-def composite(sigma: torch.Tensor, style: torch.Tensor, deltas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Alpha-composite along rays (front to back).
-
-    Args:
-        sigma: [N, S] densities per metre, >= 0. style: [N, S, Ns]. deltas: [N, S] metres.
-    Returns:
-        style [N, Ns] = sum_k T_k alpha_k s_k and opacity [N] = sum_k T_k alpha_k in [0, 1].
-    """
-    assert sigma.shape == deltas.shape and style.shape[:2] == sigma.shape, (sigma.shape, style.shape, deltas.shape)
-    alpha = 1 - torch.exp(-sigma * deltas)
-    # Exclusive cumulative product in log space: exp(-sum_{i<k} sigma_i delta_i) is T_k exactly.
-    optical = torch.cumsum(sigma * deltas, dim=1)
-    transmittance = torch.exp(-torch.cat([torch.zeros_like(optical[:, :1]), optical[:, :-1]], 1))
-    weights = transmittance * alpha
-    return (weights[..., None] * style).sum(1), weights.sum(1)
 
 
 def integrate_along_rays(sigma: torch.Tensor, style: torch.Tensor, deltas: torch.Tensor,

@@ -47,6 +47,12 @@ class FaceRegions:
         """The visible views, in order: the rows of `crop` and `paste`."""
         return torch.nonzero(self.visible)[:, 0].tolist()
 
+    def crop_cameras(self, cameras: Cameras, size: int) -> Cameras:
+        """The visible views' cameras cut to their face boxes at size x size (render a face
+        there at full resolution instead of upsampling its few view pixels)."""
+        index = self.indices
+        return cameras[index].cropped([self._box(i) for i in index], size, size)
+
     def crop(self, images: torch.Tensor, size: int) -> torch.Tensor:
         """[C, H, W, K] view images -> [N, size, size, K]: each visible view's face box."""
         assert images.shape[:3] == self.masks.shape, (images.shape, self.masks.shape)

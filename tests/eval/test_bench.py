@@ -116,7 +116,10 @@ class _Oracle:
 def test_the_runner_scores_any_predictor(split):
     folders = split_folders(split, "auto")  # a *-bench dataset: every subject
     check_split(folders)
-    bench = Bench(["copy-input"])
+    from humanmv.eval.nets import MetricNets
+    from humanmv.eval.stlpips_weights import load_stlpips
+
+    bench = Bench(["copy-input"], nets=MetricNets(st_lpips=load_stlpips("alex")))
     bench.methods.append("oracle")
     bench.predictors["oracle"] = _Oracle()
     results, inputs = bench.run_split(folders)
@@ -133,6 +136,14 @@ def test_the_runner_scores_any_predictor(split):
     assert s["oracle"]["consistency"]["reprojection_psnr"]["count"] == 5
     assert s["copy-input"]["consistency"]["reprojection_psnr"]["short"] == "n/a (no depth)"
     assert set(inputs) == {folders[0].name}
+    # Face crops: the oracle's are the ground truth's, copy-input's (the photo in every view) are not.
+    assert oracle.face_crop_psnr == [100.0] * 5 and all(v == pytest.approx(1.0) for v in oracle.face_crop_ssim)
+    assert all(v < 1e-6 for v in oracle.face_crop_st_lpips)
+    assert all(c < 40 for c in copy.face_crop_psnr[1:])
+    crops = s["oracle"]["face_crops"]
+    assert crops["views_side"] == 2 and crops["views_all"] == 5  # az 30 and 330 are side views
+    assert s["copy-input"]["face_crops"]["psnr_all"]["mean"] < crops["psnr_all"]["mean"]
+    assert "Face crops against ground truth" in results_markdown(s)
 
 
 def test_a_missing_view_file_is_found_before_any_work(split, tmp_path):

@@ -4,6 +4,7 @@ its ground-truth views, and score them.
 Per view: PSNR, SSIM, mask IoU; LPIPS, CLIP similarity to the input and Inception features for
 FID/KID when their weights were given (`eval.nets`); face identity on the views where dlib
 finds a face (`eval.identity_metrics`, the head region of a small body searched enlarged).
+Face crops where the ground-truth face is visible: PSNR, SSIM, ST-LPIPS (`eval.face_crops`).
 Per pair of neighbouring views: reprojection PSNR with the method's depth and the neighbour
 O2OID (`eval.consistency`). Images are composited on white before scoring, as a viewer sees
 them. Methods come from `eval.methods` (every registered generator, any variant
@@ -23,6 +24,7 @@ from humanmv.cameras import Cameras
 from humanmv.data.format import finished_subjects, read_manifest, read_subject
 from humanmv.errors import ConfigError
 from humanmv.eval.consistency import neighbour_o2oid, reprojection_psnr, ring_pairs
+from humanmv.eval.face_crops import face_crop_scores, subject_face_regions
 from humanmv.eval.identity_metrics import cosine, face_embeddings, identity_scores_from_embeddings
 from humanmv.eval.image_metrics import mask_iou, psnr, ssim
 from humanmv.eval.methods import check_methods, make_predictor
@@ -44,7 +46,9 @@ class SubjectResult:
     pairs: neighbouring views; pair_psnr: reprojection PSNR (None when the method has no
     depth); pair_o2oid: neighbour face similarity; pck: {"correct", "total"} (--real mode);
     hue_drift (`real_checks.part_hue_drift`), outside_body (`real_checks.silhouette_outside_body`):
-    --real mode, generators only.
+    --real mode, generators only. face_crop_*: PSNR / SSIM / ST-LPIPS of the face crops where the
+    ground-truth face is visible (`eval.face_crops`; None per view elsewhere, None for a subject
+    without a body in its meta).
     """
 
     subject: str
@@ -70,6 +74,9 @@ class SubjectResult:
     pck: dict | None = None
     hue_drift: dict | None = None
     outside_body: float | None = None
+    face_crop_psnr: list[float | None] | None = None
+    face_crop_ssim: list[float | None] | None = None
+    face_crop_st_lpips: list[float | None] | None = None
     views: torch.Tensor | None = field(default=None, repr=False)  # (C, H, W, 3) on white
     features: np.ndarray | None = field(default=None, repr=False)  # (C, 2048) Inception
     gt_features: np.ndarray | None = field(default=None, repr=False)
@@ -149,6 +156,8 @@ class Bench:
         gt_faces = face_embeddings(self.identifier, target, "ground truth", masks=gt.mask[:C])
         gt_features = self.nets.features(target)
         input_clip = self.nets.clip_embeddings(photo)
+        studio = self.studio()
+        faces = subject_face_regions(studio.body, studio.renderer, gt.meta, gt.cameras[list(range(C))])
         out = []
         for method in self.methods:
             t = time.perf_counter()
@@ -165,6 +174,9 @@ class Bench:
             r.lpips = self.nets.lpips_per_view(views, target)
             r.st_lpips = self.nets.st_lpips_per_view(views, target)
             r.gt_features = gt_features
+            if faces is not None:
+                crops = face_crop_scores(faces, views, target, self.nets.st_lpips)
+                r.face_crop_psnr, r.face_crop_ssim, r.face_crop_st_lpips = crops["psnr"], crops["ssim"], crops["st_lpips"]
             out.append(score_views(r, pred, views, gt.cameras[list(range(C))], self.nets, self.identifier,
                                    input_face, input_clip, gt_faces))
         return out

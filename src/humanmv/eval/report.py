@@ -9,7 +9,8 @@ part: all, front |az| <= 90, back). A metric that could not be computed is a cel
 Tables: (a) overall (with ST-LPIPS and LPIPS); (b) front / back as seed 003 (PSNR, SSIM, ST-LPIPS,
 CSIM, FID; ST-LPIPS stands where the seed has LPIPS); (c) face and
 identity as seed 001 (FID, KID, CLIP, I2OID, O2OID, Re-ID match / distance, face views);
-(d) view consistency between neighbouring views; in --real mode (a) is success, time, PCK, part hue drift and silhouette outside the body.
+(d) view consistency between neighbouring views; (e) face crops against ground truth, side views
+(|az| 30-90) and all face views (synthetic subjects with a body only); in --real mode (a) is success, time, PCK, part hue drift and silhouette outside the body.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 
 from humanmv.eval.availability import weights_reason
 from humanmv.eval.bench import SubjectResult
+from humanmv.eval.face_crops import SIDE_RANGE, in_side_range
 from humanmv.perception.identity import SAME_PERSON_DISTANCE
 from humanmv.views import channels_first, channels_last
 
@@ -141,6 +143,17 @@ def summarise(results: list[SubjectResult]) -> dict:
         consistency["neighbour_o2oid"] = _stat(*pairs(lambda r: [p for p in r.pair_o2oid if p is not None])) or _na(
             "no two neighbouring views both show a face", "n/a (no face detected)")
         entry["consistency"] = consistency
+        if any(r.face_crop_psnr is not None for r in rows):
+            crops: dict = {}
+            for part, keep in (("side", in_side_range), ("all", lambda a: True)):
+                for name in ("psnr", "ssim", "st_lpips"):
+                    get = lambda r, name=name: getattr(r, f"face_crop_{name}")  # noqa: E731
+                    missing = _na("ST-LPIPS weights not installed: run `humanmv setup`", "unavailable: run humanmv setup") \
+                        if name == "st_lpips" else _na("no face visible", "n/a (no face visible)")
+                    crops[f"{name}_{part}"] = _stat(*_per_view(rows, get, keep)) or missing
+                crops[f"views_{part}"] = sum(v is not None and keep(a) for r in rows
+                                             for v, a in zip(r.face_crop_psnr or [], r.az))
+            entry["face_crops"] = crops
         with_pose = [r.pck for r in rows if r.pck is not None and r.pck["total"] > 0]
         if with_pose:
             correct, total = sum(p["correct"] for p in with_pose), sum(p["total"] for p in with_pose)
@@ -206,6 +219,13 @@ def results_markdown(summary: dict, mode: str = "split") -> str:
         [[m, _cell(e["all"]["fid"]), _kid(e["all"]["kid"]), _cell(e["all"]["clip"]), _cell(e["all"]["i2oid"]),
           _cell(e["all"]["o2oid"]), _cell(e["all"]["reid_match"]), _cell(e["all"]["reid_dist"]), face_views(e)]
          for m, e in s.items()])
+    crops = {m: e["face_crops"] for m, e in s.items() if "face_crops" in e}
+    if crops:
+        text += (f"\n### Face crops against ground truth (seed 000 stage 2; side = |az| {SIDE_RANGE[0]:g}-"
+                 f"{SIDE_RANGE[1]:g})\n\n") + _table(
+            ["method"] + [f"{k} {p}" for p in ("side", "all") for k in ("PSNR", "SSIM", "ST-LPIPS")] + ["crops side", "crops all"],
+            [[m] + [_cell(c[f"{k}_{p}"]) for p in ("side", "all") for k in ("psnr", "ssim", "st_lpips")]
+             + [str(c["views_side"]), str(c["views_all"])] for m, c in crops.items()])
     text += "\n### View consistency between neighbouring views\n\n" + _table(
         ["method", "reprojection PSNR (dB)", "pairs", "neighbour O2OID", "face pairs"],
         [[m, _cell(e["consistency"]["reprojection_psnr"]), str(e["consistency"]["reprojection_psnr"].get("count", 0)),

@@ -96,11 +96,19 @@ def consistency(renderer, posed, cams, views, num_parts: int) -> tuple[float, fl
 
 def real_views(data: str, body, config, count: int, seed: int, **select) -> torch.Tensor:
     """[count, 3, H, W] in [0, 1]: random portrait-framed views of `data` (GAN3DViews(**select))."""
-    from humanmv.data.gan3d_views import GAN3DViews
+    from humanmv.data.format import read_subject
+    from humanmv.data.gan3d_views import GAN3DViews, portrait_box, portrait_crop
 
-    views = GAN3DViews(data, body, config.image_height, config.image_width, **select)
+    views = GAN3DViews(data, body, config.image_height, config.image_width, **select)  # the selection only
     pick = np.random.default_rng(seed).choice(len(views), size=min(count, len(views)), replace=False)
-    return torch.stack([(views[int(i)]["rgb"] + 1) / 2 for i in pick])
+    H, W = config.image_height, config.image_width
+    crops = []
+    for i in pick:  # an item's rgb, without the body-label render an item also makes
+        s, v = views.items[int(i)]
+        view = read_subject(views.root / "subjects" / views.subjects[s][0], layers=("rgb", "mask"), views=[v])
+        rgb, _, _ = portrait_crop(view.rgb[0], view.mask[0], portrait_box(view.mask[0], H, W, views.margin), H, W)
+        crops.append((rgb + 1) / 2)
+    return torch.stack(crops)
 
 
 def set_figures(body, G, generated: torch.Tensor, args) -> dict[str, float]:

@@ -180,12 +180,12 @@ def test_head_mode_on_a_portrait(tmp_path, examples_dir):
     summary = json.loads((out / "fit.json").read_text())
     assert summary["mode"] == "head"
     assert summary["metrics"]["landmark_error_face_box"] < 0.05
-    for view in ("front", "left", "back", "right"):  # the head seen from four sides, filling each view
+    for view in ("front", "left", "back", "right"):  # a portrait seen from four sides
         inside, n = _normal_map(out / "normals" / f"{view}.png")
         ys, xs = np.nonzero(inside)
-        assert inside.shape == (96, 96) and inside.mean() > 0.3, (view, inside.mean())
-        assert (ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1) > 0.5 * inside.size, view
-        assert not inside[0].any(), view  # the top of the head is in the view
+        assert inside.shape == (96, 96) and inside.mean() > 0.15, (view, inside.mean())
+        assert ys.max() - ys.min() + 1 > 0.6 * 96, view  # head to shoulders
+        assert not inside[0].any() and inside[-1].any(), view  # the top of the head in, the shoulders run off
         assert np.abs(np.linalg.norm(n[inside], axis=1) - 1).max() < 0.02 and (n[inside][:, 2] < 0).mean() > 0.98
 
 

@@ -50,7 +50,7 @@ def test_the_photo_lands_on_the_near_side_only():
     grid = head_grid(verts, size=16, margin=1.5)
     camera = orbit_cameras([0.0], 0.0, distance=1.0, fov_deg=20.0, width=64, height=64)
     # The photo's depth map: the sphere's front surface along each pixel's ray.
-    from humanmv.cameras import pixel_rays
+    from humanmv.models.ray_marching import pixel_rays
 
     origin, dirs = pixel_rays(camera)
     o = origin[0]

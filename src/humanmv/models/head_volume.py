@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from humanmv.cameras import Cameras, pixel_rays
-from humanmv.models.ray_marching import composite
+from humanmv.cameras import Cameras
+from humanmv.models.ray_marching import composite, pixel_rays
 from humanmv.render.mesh import face_normals
 
 

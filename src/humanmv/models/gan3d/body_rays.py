@@ -37,7 +37,8 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from humanmv.cameras import Cameras, pixel_rays
+from humanmv.cameras import Cameras
+from humanmv.models.ray_marching import pixel_rays
 
 
 @dataclass

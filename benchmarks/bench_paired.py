@@ -7,7 +7,7 @@ Several results folders (runs of the same subjects, e.g. a new checkpoint benche
 read as one.
 
 For each metric: each subject's mean over its views (the part's views: all, front |az| <= 90,
-back) for method a and method b, then the mean of b - a over the subjects both methods scored
+back, side = 30..90 degrees either way) for method a and method b, then the mean of b - a over the subjects both methods scored
 with its 95% Student-t interval ("beats" in our acceptance lists = the interval excludes 0 in
 the metric's good direction). --real results pair per photo the same way (hue_drift's mean over
 parts, outside_body, i2oid over face views).
@@ -24,9 +24,10 @@ import numpy as np
 
 # metric -> (direction: +1 higher is better, -1 lower is better)
 DIRECTION = {"psnr": 1, "ssim": 1, "iou": 1, "lpips": -1, "st_lpips": -1, "csim": 1, "i2oid": 1,
-             "hue_drift": -1, "outside_body": -1}
+             "hue_drift": -1, "outside_body": -1, "face_crop_psnr": 1, "face_crop_ssim": 1, "face_crop_st_lpips": -1}
 PARTS = {"all": lambda az: True, "front": lambda az: abs(((az + 180) % 360) - 180) <= 90,
-         "back": lambda az: abs(((az + 180) % 360) - 180) > 90}
+         "back": lambda az: abs(((az + 180) % 360) - 180) > 90,
+         "side": lambda az: 30 <= abs(((az + 180) % 360) - 180) <= 90}  # the face stage's rows (eval.face_crops)
 
 
 def subject_value(row: dict, metric: str, part: str) -> float | None:
@@ -71,7 +72,8 @@ def main() -> None:
     ap.add_argument("results", type=Path, nargs="+", help="bench --out folders (results.json) or the files")
     ap.add_argument("--a", required=True, help="baseline method (as in results.json)")
     ap.add_argument("--b", required=True, help="the method compared with it")
-    ap.add_argument("--part", action="append", choices=list(PARTS), help="views: all, front, back (repeatable)")
+    ap.add_argument("--part", action="append", choices=list(PARTS),
+                    help="views: all, front, back, side (30 <= |az| <= 90) (repeatable)")
     ap.add_argument("--metric", action="append", help="metrics (default psnr, ssim, st_lpips, iou)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = ap.parse_args()

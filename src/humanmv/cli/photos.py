@@ -144,6 +144,7 @@ def generate(
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Weights folder of the generator (default: its shipped weights)."),
     reconstruct: Optional[str] = typer.Option(None, "--reconstruct", help="Views -> 3D: none, texture (fuse the views into the texture), refit (refit the body, then texture) or surface (default: the generator's)."),
     refine: Optional[str] = typer.Option(None, "--refine", help="Refine stages after the generator, comma-separated, or none (default: the generator's)."),
+    no_face_stage: bool = typer.Option(False, "--no-face-stage", help="Leave the generator's faces as drawn (mvdiff refines them with the face stage by default)."),
     texture_size: int = typer.Option(1024, "--texture-size", help="UV texture size in pixels."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same output)."),
     focal_mm: Optional[float] = typer.Option(None, "--focal-mm", help=FOCAL_MM_HELP),
@@ -161,6 +162,7 @@ def generate(
     from humanmv.pipelines.checks import check_view_options, perception_options
 
     fitting = _fit_options(mode, focal_mm, intrinsics, pose_lifter)
+    without = ("face",) if no_face_stage else ()
     if not 256 <= texture_size <= 4096:
         raise ConfigError(f"--texture-size must be within 256..4096, got {texture_size}")
     start = time.perf_counter()
@@ -182,7 +184,7 @@ def generate(
     if batch:
         from humanmv.generators import GeneratorChoice
 
-        choice = GeneratorChoice.from_flags(generator, opt, checkpoint, reconstruct, refine)
+        choice = GeneratorChoice.from_flags(generator, opt, checkpoint, reconstruct, refine, without)
         return _generate_batch(image, out, quiet, fitting.lifter, choice=choice, mode=mode, views=views, cameras=custom,
                                size=size, texture_size=texture_size, seed=seed, overwrite=overwrite,
                                save_options={"rig": not no_rig},
@@ -200,7 +202,7 @@ def generate(
     with perceiving, console.status("loading models") as status:
         from humanmv.generators import GeneratorChoice
 
-        choice = GeneratorChoice.from_flags(generator, opt, checkpoint, reconstruct, refine)
+        choice = GeneratorChoice.from_flags(generator, opt, checkpoint, reconstruct, refine, without)
         from humanmv.studio import Studio
 
         studio = Studio(texture_size=texture_size, pose_lifter=fitting.lifter)

@@ -5,19 +5,28 @@
 
 Each subject's body is in its meta.json, so the face's box in every rig view is known
 (`body.face_regions`); an item is one subject and up to `views` of its face-visible rig views
-(|angle| <= `max_angle`, drawn per (seed, epoch, index)), with:
+(|angle| <= `max_angle`, drawn per (seed, epoch, index)), with (N views, s = size):
 
-    target [N, 3, s, s]       the ground-truth views cut to the face boxes, on white, in [0, 1]
+    target [N, 4, s, s]       the ground-truth views cut to the face boxes: RGB on white + alpha
+    coarse [N, 4, s, s]       the target degraded as a body view's generated face is at inference
+                              (`degrade_faces`: shrunk to 10-40 px, blurred back up, shifted and
+                              rescaled by a few percent, colour gains): the stage's input and start
+    normal [N, 3, s, s]       the body's camera-space normals, (n + 1) / 2, white off the body
+    extra [N, 8, s, s]        the face mask render and the 7 landmark-group heatmaps
+                              (`body.face_conditions`: the 3D face-structure maps)
     face_mask [N, s, s]       the face's pixels in each crop, the body as occluder (hair shells
                               are not: a fringe over the brow stays inside the mask)
-    conditions [N, 11, s, s]  `face_conditions` in the crops' own cameras: normals, mask, the 7
-                              landmark-group heatmaps (the 3D face-structure features)
     camera [N, 12]            each crop's camera relative to the input's (`models.camera`)
-    reference [3, s, s]       the input photo's face crop (the reference stream)
-    shape [6 + E]             the fitted face shape: phenotype and facial actions
-    identity [128]            dlib's embedding of the input face (zeros when dlib misses it);
+    reference [4, s, s]       the input photo's face crop, RGBA (the reference stream); half the
+                              items shrink it to 24-128 px first (small faces of full-body photos)
+    reference_conditions [7, s, s], reference_extra [8, s, s]: the same maps at the input crop
+                              (the reference's own RGBA as its coarse)
+    shape [6 + E]             the face shape: phenotype and facial actions
+    identity [128]            dlib's embedding of the clean input face (zeros when dlib misses it);
     has_identity              bool; angle [N] degrees; subject str
 
+`colour_augment` of the items get one random colour transform on reference, coarse and target
+alike (`data.colour_augment`, at `colour_strength`), so colours must come from the reference.
 Crops of the head presets' 256 px views are near their native resolution; a body preset's face
 is ~30 px and its crops are upsampled (what the stage sees of a body view at inference).
 """
@@ -29,8 +38,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from humanmv.data.colour_augment import apply_colour_jitter, sample_colour_jitter
 from humanmv.data.format import finished_subjects, read_subject
 from humanmv.errors import ConfigError
 
@@ -40,9 +51,11 @@ class FaceCropViews(Dataset):
     in the process that uses it (DataLoader num_workers=0, or spawned workers)."""
 
     def __init__(self, root: str | Path, body, size: int = 128, views: int = 4, split: str | None = "train",
-                 max_angle: float = 100.0, seed: int = 0, renderer=None, identifier=None) -> None:
+                 max_angle: float = 100.0, seed: int = 0, renderer=None, identifier=None,
+                 colour_augment: float = 0.0, colour_strength: float = 0.35, degrade: bool = True) -> None:
         self.root, self.body, self.size, self.views = Path(root), body, size, views
         self.max_angle, self.seed, self.epoch = max_angle, seed, 0
+        self.colour_augment, self.colour_strength, self.degrade = colour_augment, colour_strength, degrade
         self.subjects = finished_subjects(self.root, split)
         if not self.subjects:
             raise ConfigError(f"{root}: no finished subjects in split {split!r}; write some with humanmv synth")
@@ -99,21 +112,38 @@ class FaceCropViews(Dataset):
         rig = [i for i in regions.indices if i < len(names) - 1]
         rng = np.random.default_rng([self.seed, self.epoch, index])
         pick = sorted(rng.choice(rig, size=min(self.views, len(rig)), replace=False).tolist())
-        on_white = subject.on_white()
-        crops = regions.crop(on_white, self.size).permute(0, 3, 1, 2).clamp(0, 1)  # [visible, 3, s, s]
+        rgba = torch.cat([subject.on_white(), subject.mask[..., None].float()], dim=-1)  # [C, H, W, 4]
+        crops = regions.crop(rgba, self.size).permute(0, 3, 1, 2).clamp(0, 1)  # [visible, 4, s, s]
         masks = regions.crop(regions.masks[..., None], self.size)[..., 0]
         row = {v: k for k, v in enumerate(regions.indices)}
         crop_cameras = regions.crop_cameras(subject.cameras, self.size)
         chosen = [row[v] for v in pick]
-        cond = face_conditions(self.body, vertices, crop_cameras[chosen], self.renderer)
-        reference = crops[row[len(names) - 1]]
-        embedding = self.identity(name, reference)
+        source = row[len(names) - 1]
+        cond = face_conditions(self.body, vertices, crop_cameras[chosen + [source]], self.renderer)
+        normal, extra = condition_maps(cond)
+        clean_reference = crops[source]
+        embedding = self.identity(name, clean_reference[:3])
+        target = crops[chosen]
+        coarse = degrade_faces(target, rng) if self.degrade else target.clone()
+        reference = clean_reference
+        if self.degrade and rng.random() < 0.5:
+            side = int(round(np.exp(rng.uniform(np.log(24), np.log(self.size)))))
+            reference = _shrink(reference[None], side)[0]
+        if rng.random() < self.colour_augment:
+            jitter = sample_colour_jitter(rng, self.colour_strength)
+            target, coarse, reference = (torch.cat([apply_colour_jitter(x[:, :3], x[:, 3:], jitter), x[:, 3:]], 1)
+                                         for x in (target, coarse, reference[None]))
+            reference = reference[0]
         return {
-            "target": crops[chosen],
+            "target": target,
+            "coarse": coarse,
+            "normal": normal[:-1],
+            "extra": extra[:-1],
             "face_mask": (masks[chosen] > 0.5).float(),
-            "conditions": cond.channels_first(),
             "camera": camera_features(subject.cameras.world_to_cam[pick], subject.cameras.world_to_cam[-1]),
             "reference": reference,
+            "reference_conditions": torch.cat([reference, normal[-1]]),
+            "reference_extra": extra[-1],
             "shape": torch.cat([params.phenotype[0], params.expression[0]]),
             "identity": torch.zeros(128) if embedding is None else torch.from_numpy(embedding),
             "has_identity": embedding is not None,
@@ -122,4 +152,41 @@ class FaceCropViews(Dataset):
         }
 
 
-__all__ = ["FaceCropViews"]
+def condition_maps(cond) -> tuple[torch.Tensor, torch.Tensor]:
+    """`FaceConditions` of N crops -> (normal [N, 3, s, s] as (n + 1) / 2, white off the body;
+    extra [N, 8, s, s]: mask, then the landmark heatmaps), the face stage's condition layout."""
+    mask = cond.mask[:, None]
+    normal = ((cond.normals.permute(0, 3, 1, 2) + 1) / 2) * mask + (1 - mask)
+    return normal, torch.cat([mask, cond.landmarks], dim=1)
+
+
+def _shrink(x: torch.Tensor, side: int) -> torch.Tensor:
+    """[N, K, s, s] -> the same size after an anti-aliased shrink to side x side (detail lost)."""
+    s = x.shape[-1]
+    small = F.interpolate(x, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
+    return F.interpolate(small, size=(s, s), mode="bilinear", align_corners=False)
+
+
+def degrade_faces(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """[N, 4, s, s] RGBA face crops -> what a generated body view shows there: each shrunk to a
+    random 10-40 px (log-uniform), back up, shifted by up to 4% and scaled by up to 5% (the
+    fit's box is not the true one), RGB gains of +-6%; on white outside the shifted alpha."""
+    n, s = x.shape[0], x.shape[-1]
+    out = []
+    for i in range(n):
+        side = int(round(np.exp(rng.uniform(np.log(10), np.log(40)))))
+        y = _shrink(x[i:i + 1], side)
+        scale = float(rng.uniform(0.95, 1.05))
+        shift = rng.uniform(-0.08, 0.08, size=2)  # normalised coordinates: 0.08 = 4% of the side
+        theta = torch.tensor([[scale, 0.0, shift[0]], [0.0, scale, shift[1]]], dtype=torch.float32)[None]
+        grid = F.affine_grid(theta, (1, 4, s, s), align_corners=False)
+        fill = torch.tensor([1.0, 1.0, 1.0, 0.0]).view(1, 4, 1, 1)
+        y = F.grid_sample(y - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + fill
+        gains = torch.from_numpy(rng.uniform(0.94, 1.06, size=3).astype(np.float32)).view(1, 3, 1, 1)
+        alpha = y[:, 3:]
+        y = torch.cat([((y[:, :3] - (1 - alpha)) * gains + (1 - alpha)), alpha], dim=1)
+        out.append(y.clamp(0, 1))
+    return torch.cat(out)
+
+
+__all__ = ["FaceCropViews", "condition_maps", "degrade_faces"]

@@ -87,9 +87,11 @@ class GeneratorChoice:
 
     @classmethod
     def from_flags(cls, name: str, opts: list[str] | None = None, checkpoint: Path | None = None,
-                   reconstruct: str | None = None, refine: str | None = None) -> "GeneratorChoice":
+                   reconstruct: str | None = None, refine: str | None = None,
+                   without: tuple[str, ...] = ()) -> "GeneratorChoice":
         """From `generate`'s flags: --generator NAME, --opt STAGE.KEY=VALUE (repeatable),
-        --checkpoint, --reconstruct, --refine (comma-separated stage names, or "none")."""
+        --checkpoint, --reconstruct, --refine (comma-separated stage names, or "none");
+        `without`: refine stages taken out of the run whatever --refine says (--no-face-stage)."""
         spec = generator_spec(name)
         own: dict[str, Any] = {}
         staged: dict[str, dict[str, Any]] = {}
@@ -103,6 +105,11 @@ class GeneratorChoice:
                 own[sub] = value
             else:
                 staged.setdefault(stage, {})[sub] = value
+        if without:
+            refine = tuple(n for n in (spec.refine if refine is None else _refine_names(refine)) if n not in without)
+            for name in without:
+                if name in staged:
+                    raise ConfigError(f"options for refine stage {name} (--opt {name}.…) conflict with turning it off")
         return cls._build(spec, own, staged, checkpoint, reconstruct, refine, None)
 
     @classmethod

@@ -28,7 +28,8 @@ from typing import Any, Callable
 from humanmv.errors import ConfigError
 from humanmv.options import NoOptions
 
-BUILTIN_MODULES = ("humanmv.generators.prior", "humanmv.generators.mvdiff", "humanmv.generators.gan3d")
+BUILTIN_MODULES = ("humanmv.generators.prior", "humanmv.generators.mvdiff", "humanmv.generators.gan3d",
+                   "humanmv.generators.face_stage")
 RESERVED_NAMESPACES = ("reconstruct",)
 MODES = ("body", "head")
 _PLURAL = {"body": "bodies", "head": "heads"}

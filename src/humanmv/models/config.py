@@ -4,6 +4,8 @@ Three named configs (`CONFIGS`, `get_config(name)`):
 - "tiny":  a 32x32 pixel-space toy for tests (forward+backward in a fraction of a second).
 - "small": the shipped model: pixel space, 64x64, 11.0M parameters, trainable on a 2-core CPU
            (~1.1 CPU-seconds per forward+backward of S=1, N=6 views + reference).
+- "face-tiny" / "face-small": the face stage's UNet (128 x 128 face crops, 15 condition channels:
+           coarse RGBA + normals + the face mask and 7 landmark heatmaps).
 - "sd21":  Stable Diffusion 2.1's UNet shape in latent space (4 channels, 8x VAE, 96x96 latents
            = 768x768 images), loadable from a diffusers `unet/` folder
            (`MultiViewUNet.from_diffusers_unet`).
@@ -11,7 +13,8 @@ Three named configs (`CONFIGS`, `get_config(name)`):
 Conventions (the tensor contract itself is in models/inputs.py):
 - image_channels: RGBA (RGB on white + alpha) in pixel space, VAE latent channels in latent space.
 - condition_channels: the input conditions, concatenated to every view's noisy input along the
-  channels (Zero123 / Wonder3D). Pixel space: coarse RGBA (4) + normal map (3) = 7; latent
+  channels (Zero123 / Wonder3D). Pixel space: coarse RGBA (4) + normal map (3) = 7, plus any
+  extra maps after them (the face configs: 7 + 8 = 15); latent
   space: VAE latents of the coarse RGB (4) + of the normal map (4) = 8; 0: no input conditions.
 - attention_head_dim follows diffusers' historical naming: it is the NUMBER of heads per level
   (SD 2.1's (5, 10, 20, 20) gives 64 channels per head).
@@ -214,6 +217,35 @@ CONFIGS: dict[str, MVDiffConfig] = {
         layers_per_block=1,
         attention_head_dim=(1, 2, 4, 6),  # heads: 32 channels per head
         attention_levels=(False, False, True, True),  # attention at 16x16 and 8x8 (+ mid)
+        cross_attention_dim=192,
+        num_image_tokens=16,
+        norm_num_groups=32,
+        encoder_channels=(32, 64, 128),
+    ),
+    # The face stage (seed 000, stage 2): 128 x 128 face crops, conditions = coarse RGBA (4) +
+    # normals (3) + face mask (1) + 7 landmark heatmaps (body.face_conditions); one more level
+    # than "small" so that attention still runs at 16x16 and 8x8 only.
+    "face-tiny": MVDiffConfig(
+        name="face-tiny",
+        sample_size=32,
+        condition_channels=15,
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        attention_head_dim=(1, 2),
+        attention_levels=(False, True),
+        cross_attention_dim=32,
+        num_image_tokens=4,
+        norm_num_groups=8,
+        encoder_channels=(8, 16),
+    ),
+    "face-small": MVDiffConfig(
+        name="face-small",
+        sample_size=128,
+        condition_channels=15,
+        block_out_channels=(32, 32, 64, 128, 192),
+        layers_per_block=1,
+        attention_head_dim=(1, 1, 2, 4, 6),
+        attention_levels=(False, False, False, True, True),
         cross_attention_dim=192,
         num_image_tokens=16,
         norm_num_groups=32,

@@ -11,9 +11,10 @@ UNet's cross-attention reads besides the reference image's tokens.
     extra = tokens(identity, has_identity, shape)     # [S, T, D]
     unet(..., extra_tokens=extra)                     # MultiViewUNet appends them
 
-`use_identity` / `use_shape` switch a stream off (its tokens are not made at all: the ablation
-rows "3D features only" / "identity only"). A subject whose photo gave no embedding
-(has_identity False) gets zero identity tokens, as a dropped reference does.
+`use_identity` / `use_shape` build a model without a stream (its tokens are not made at all). A
+subject whose photo gave no embedding (has_identity False), or whose shape stream is switched
+off (has_shape False), gets zero tokens for it, as a dropped reference does: trained with such
+stream dropout, one model runs the ablation rows "3D features only" / "identity only" at inference.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ class FaceTokensConfig:
 
 
 class FaceTokens(nn.Module):
-    """`forward(identity [S, 128], has_identity [S] bool, shape [S, shape_dim]) -> [S, T, D]`,
-    T = config.num_tokens (identity tokens first)."""
+    """`forward(identity [S, 128], has_identity [S] bool, shape [S, shape_dim], has_shape [S] bool
+    or None = all) -> [S, T, D]`, T = config.num_tokens (identity tokens first)."""
 
     def __init__(self, config: FaceTokensConfig):
         super().__init__()
@@ -58,7 +59,8 @@ class FaceTokens(nn.Module):
                                            nn.Linear(config.hidden, config.shape_tokens * d))
             self.shape_norm = nn.LayerNorm(d)
 
-    def forward(self, identity: torch.Tensor, has_identity: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+    def forward(self, identity: torch.Tensor, has_identity: torch.Tensor, shape: torch.Tensor,
+                has_shape: torch.Tensor | None = None) -> torch.Tensor:
         c, d = self.config, self.config.cross_attention_dim
         s = shape.shape[0]
         assert identity.shape == (s, IDENTITY_DIM) and has_identity.shape == (s,), (identity.shape, has_identity.shape)
@@ -68,7 +70,8 @@ class FaceTokens(nn.Module):
             tokens = self.identity_norm(self.identity_proj(F.normalize(identity.float(), dim=-1)).view(s, -1, d))
             parts.append(tokens * has_identity.to(tokens)[:, None, None])
         if c.use_shape:
-            parts.append(self.shape_norm(self.shape_mlp(shape.float()).view(s, -1, d)))
+            tokens = self.shape_norm(self.shape_mlp(shape.float()).view(s, -1, d))
+            parts.append(tokens if has_shape is None else tokens * has_shape.to(tokens)[:, None, None])
         if not parts:
             return shape.new_zeros(s, 0, d)
         return torch.cat(parts, dim=1)

@@ -18,7 +18,10 @@ Optional streams:
     reference_camera (R, 12): camera_features of each reference's camera relative to the
         photo's; default: the photo's camera itself for every stream;
     extra_tokens (T, cross_attention_dim): more tokens for the cross-attention (e.g. a face
-        stage's identity and 3D-shape tokens), dropped with the reference in the unguided branch.
+        stage's identity and 3D-shape tokens), dropped with the reference in the unguided branch;
+    extra_conditions (N, E, H, W) and reference_extra_conditions (E, H', W') (or (R, E, H', W')):
+        E more condition maps after coarse + normal, for a model with condition_channels = 7 + E
+        (the face stage: its face mask and landmark heatmaps); required exactly when E > 0.
 
 `__call__` reads top to bottom: check -> resize -> (encode, latent configs) -> 3D-aware start
 -> denoise with classifier-free guidance on the reference -> (decode) -> compose at full size.
@@ -142,12 +145,15 @@ class MVDiffPipeline:
         callback: Callable[[int, int], None] | None = None,
         reference_camera: torch.Tensor | None = None,
         extra_tokens: torch.Tensor | None = None,
+        extra_conditions: torch.Tensor | None = None,
+        reference_extra_conditions: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Returns (N, 4, H, W) float32 in [0, 1] at the inputs' size. Same generator seed,
         same output. `callback(step, total)` is called after each denoising step."""
         # 1. check the inputs and options
         n, height, width = self._check_inputs(reference, reference_conditions, coarse, normal, camera,
-                                              reference_camera, extra_tokens)
+                                              reference_camera, extra_tokens, extra_conditions,
+                                              reference_extra_conditions)
         if num_inference_steps < 1 or not 0.0 < strength <= 1.0 or guidance_scale < 0 or not 0 <= detail <= 1:
             raise ConfigError("need num_inference_steps >= 1, 0 < strength <= 1, guidance_scale >= 0 and "
                               f"0 <= detail <= 1, got {num_inference_steps}, {strength}, {guidance_scale}, {detail}")
@@ -165,6 +171,10 @@ class MVDiffPipeline:
         if self.config.space == "pixel":
             x_coarse = coarse_s * 2 - 1  # (N, 4, h, w)
             conditions = torch.cat([coarse_s, normal_s], dim=1)
+            if extra_conditions is not None:
+                extra_ref = reference_extra_conditions if streams else reference_extra_conditions[None]
+                conditions = torch.cat([conditions, _resize(extra_conditions.float(), size).to(device)], dim=1)
+                ref_cond = torch.cat([ref_cond, _resize(extra_ref.float(), size).to(device)], dim=1)
         else:
             x_coarse = self._encode(coarse_s[:, :3])
             conditions = torch.cat([x_coarse, self._encode(normal_s)], dim=1)
@@ -236,7 +246,7 @@ class MVDiffPipeline:
         return ((image + 1) / 2).clamp(0, 1)
 
     def _check_inputs(self, reference, reference_conditions, coarse, normal, camera, reference_camera,
-                      extra_tokens) -> tuple[int, int, int]:
+                      extra_tokens, extra_conditions=None, reference_extra_conditions=None) -> tuple[int, int, int]:
         """ValueError naming the first argument with a wrong shape (the callers build these
         tensors; a mismatch is a bug). Returns (N, H, W)."""
         if coarse.ndim != 4 or coarse.shape[1] != 4:
@@ -256,6 +266,16 @@ class MVDiffPipeline:
         if extra_tokens is not None:
             t = extra_tokens.shape[0] if extra_tokens.ndim == 2 else "T"
             expected["extra_tokens"] = (extra_tokens, (t, self.config.cross_attention_dim), "(T, cross_attention_dim)")
+        e = self.config.condition_channels - 7 if self.config.space == "pixel" else 0
+        if e > 0 and (extra_conditions is None or reference_extra_conditions is None):
+            raise ValueError(f"this model takes {e} extra condition maps: pass extra_conditions (N, {e}, H, W) "
+                             f"and reference_extra_conditions")
+        if e <= 0 and (extra_conditions is not None or reference_extra_conditions is not None):
+            raise ValueError("this model takes no extra condition maps (condition_channels = 7)")
+        if e > 0:
+            expected["extra_conditions"] = (extra_conditions, (n, e, h, w), f"(N, {e}, H, W)")
+            expected["reference_extra_conditions"] = (reference_extra_conditions, (*reference.shape[:-3], e, rh, rw),
+                                                      f"({e}, H', W') like reference")
         for name, (x, shape, shown) in expected.items():
             if x is not None and tuple(x.shape) != shape:
                 raise ValueError(f"{name} must have shape {shown} with N={n}, H={h}, W={w}, R={r}, "

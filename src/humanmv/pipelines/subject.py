@@ -31,6 +31,8 @@ class Subject:
     and the photo evidence it was fitted to (keypoints, mask), for stages that refit the body
     to views; None when unknown. photo_face: (S, S) bool texels of the avatar's texture where the
     photo saw the face squarely (`TexturedAvatar.face_seen`): fusion keeps them; None: no lock.
+    face_found: perception found a face in the photo (FaceMesh or dlib); face_identity: [128]
+    dlib's embedding of it, None when dlib found none (the face stage's identity stream).
     """
 
     photo: torch.Tensor
@@ -42,6 +44,8 @@ class Subject:
     body_params: BodyParams | None = None
     targets: FitTargets | None = None
     photo_face: torch.Tensor | None = None
+    face_found: bool = False
+    face_identity: torch.Tensor | None = None
 
 
 @dataclass
@@ -67,5 +71,7 @@ def make_subject(photo_fit: PhotoFit, texture_builder: TextureBuilder) -> Textur
     focus = fit.vertices[body.portrait_vertex_mask(fit.vertices)] if fit.mode == "head" else fit.vertices
     targets = FitTargets(photo.shape[1], photo.shape[0], perceived.coco_xy, perceived.coco_confidence,
                          perceived.mask)
-    subject = Subject(photo, person, fit.mode, avatar, fit.camera, focus, fit.params, targets, textured.face_seen)
+    identity = None if perceived.identity is None else torch.as_tensor(perceived.identity.embedding, dtype=torch.float32)
+    subject = Subject(photo, person, fit.mode, avatar, fit.camera, focus, fit.params, targets, textured.face_seen,
+                      face_found=perceived.face is not None or perceived.identity is not None, face_identity=identity)
     return TexturedSubject(subject, textured.filled_from)

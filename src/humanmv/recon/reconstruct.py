@@ -53,6 +53,8 @@ class ReconstructOptions:
                                 minimum=0.0)
     sharpness: float = option(2.0, "exponent on the facing cosine in the fusion (higher: the most frontal "
                               "view wins)", minimum=0.0)
+    face_trust: float = option(16.0, "weight of a face-stage-refined face against one generated view (the "
+                               "photo's squarely seen face texels are kept whatever it is)", minimum=0.0)
     hue_sigma: float = option(8.0, "distrust generated colour whose hue (a*b*) is this far beyond 6 from the "
                               "prior's completion at the texel (0: off)", minimum=0.0)
     refit_iterations: int = option(40, "Adam steps of the body refit", minimum=0, maximum=10000)
@@ -96,7 +98,8 @@ def reconstruct_avatar(views: Views, subject, mode: str, options: ReconstructOpt
         avatar = dress_avatar(evidence, subject, avatar, body, renderer, o)
         timings["surface"] = time.perf_counter() - t
     t = time.perf_counter()
-    avatar, out = fuse_into_avatar(views, subject, avatar, renderer, o, sources=evidence)
+    faces = refined_faces(views, subject, body, renderer)
+    avatar, out = fuse_into_avatar(views, subject, avatar, renderer, o, sources=evidence, faces=faces)
     timings["fuse"] = time.perf_counter() - t
     return Reconstruction(replace(avatar, reconstruct=mode), out, refit, timings)
 
@@ -140,9 +143,24 @@ def dress_avatar(evidence: Views | None, subject, avatar: Avatar, body, renderer
     return avatar.dressed(result)
 
 
+def refined_faces(views: Views, subject, body, renderer) -> Views | None:
+    """The views a face stage refined (`views.meta["face_stage"]["refined_views"]`) with their
+    masks cut to the face (the fitted body's face regions, as the stage pasted them); None when
+    no face was refined."""
+    refined = (views.meta.get("face_stage") or {}).get("refined_views") or []
+    if not refined or body is None or subject.avatar.vertices.shape[0] != body.faces.max() + 1:
+        return None
+    from humanmv.body.face_regions import face_regions
+
+    part = views[refined]
+    regions = face_regions(body, subject.avatar.vertices, part.cameras, renderer, max_angle=180.0)
+    return part.replace(mask=part.mask * regions.masks.to(part.mask))
+
+
 def fuse_into_avatar(views: Views, subject, avatar: Avatar, renderer, options: ReconstructOptions, *,
-                     sources: Views | None) -> tuple[Avatar, Views]:
-    """Fuse `sources` (usually `views` themselves; None: the photo alone) and the photo into
+                     sources: Views | None, faces: Views | None = None) -> tuple[Avatar, Views]:
+    """Fuse `sources` (usually `views` themselves; None: the photo alone), the photo and the
+    refined `faces` (`refined_faces`: trusted like the photo, `options.face_trust`) into
     `avatar`'s texture; returns the new avatar and its renders at `views`' cameras."""
     photo = Views(subject.photo_camera, rgb=subject.photo[None], mask=subject.person_mask[None])
     groups, trust = ([sources, photo], [1.0, options.photo_trust]) if sources is not None else ([photo], [1.0])
@@ -151,6 +169,8 @@ def fuse_into_avatar(views: Views, subject, avatar: Avatar, renderer, options: R
     if keep is not None and avatar.mesh.texture is not None and keep.shape != avatar.mesh.texture.shape[:2]:
         keep = None  # a texture of another size (a surface's own charts): no lock to map
     hue = [options.hue_sigma or None, None] if sources is not None else [None]  # the photo is never doubted
+    if faces is not None and sources is not None:
+        groups, trust, hue = groups + [faces], trust + [options.face_trust], hue + [None]
     fused = fuse_views_into_texture(avatar.mesh, groups, renderer, trust=trust,
                                     config=FusionConfig(sharpness=options.sharpness), keep_base=keep, hue_sigma=hue)
     avatar = avatar.with_texture(fused.texture)

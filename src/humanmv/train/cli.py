@@ -11,7 +11,7 @@ import typer
 if TYPE_CHECKING:
     from humanmv.train.config import Options, TrainConfig
 
-train_app = typer.Typer(no_args_is_help=True, help="Train the learned models (view generators, the pose lifter, 3DHumanGAN).")
+train_app = typer.Typer(no_args_is_help=True, help="Train the learned models (view generators, the face stage, the pose lifter, 3DHumanGAN).")
 
 
 @train_app.command("mvdiff")
@@ -131,6 +131,43 @@ def train_gan3d_command(
     cfg = TrainConfig(data=str(data), out=str(out), quiet=quiet, **{k: v for k, v in loop.items() if v is not None})
     options = GAN3DOptions(**{k: v for k, v in own.items() if v is not None})
     _train("gan3d", cfg, options, resume, {k for k, v in {**loop, **own}.items() if v is not None})
+
+
+@train_app.command("face")
+def train_face_command(
+    data: Path = typer.Option(..., "--data", help="Dataset folder written by `humanmv synth` (e.g. --preset head-train-haired)."),
+    out: Path = typer.Option(..., "--out", help="Run folder: checkpoint-<step>/, samples/, log.jsonl, final/."),
+    config: Optional[str] = typer.Option(None, "--config", help="Model config: face-tiny or face-small (default face-small)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Total optimisation steps (default 10000)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Subjects per step and process (default 1)."),
+    views: Optional[int] = typer.Option(None, "--views", help="Face crops per subject (default 4)."),
+    identity_dropout: Optional[float] = typer.Option(None, "--identity-dropout", help="Share of subjects trained without identity tokens (default 0.15)."),
+    shape_dropout: Optional[float] = typer.Option(None, "--shape-dropout", help="Share of subjects trained without the 3D face-structure stream (default 0.15)."),
+    colour_augment: Optional[float] = typer.Option(None, "--colour-augment", help="Share of subjects with one colour transform on reference and targets alike (default 0.5)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default 2e-4)."),
+    ema_decay: Optional[float] = typer.Option(None, "--ema-decay", help="Decay of the model's EMA, the exported model (default 0.999)."),
+    warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Linear warm-up steps (default 500)."),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints (default 1000)."),
+    sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Steps between sample grids, 0 = never (default 1000)."),
+    log_every: Optional[int] = typer.Option(None, "--log-every", help="Steps between log lines (default 10)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (same seed, same run; default 0)."),
+    num_workers: Optional[int] = typer.Option(None, "--num-workers", help="Data loader worker processes (default 0)."),
+    mixed_precision: Optional[str] = typer.Option(None, "--mixed-precision", help="auto, no, fp16 or bf16 (default auto: half on a GPU)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
+) -> None:
+    """Train the face stage (mvdiff's face refiner) on face crops of synthetic portraits."""
+    from humanmv.train.config import TrainConfig
+    from humanmv.train.recipes.face import FaceOptions
+
+    loop = {"steps": steps, "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay, "warmup_steps": warmup_steps,
+            "checkpoint_every": checkpoint_every, "sample_every": sample_every, "log_every": log_every,
+            "seed": seed, "num_workers": num_workers, "mixed_precision": mixed_precision}
+    own = {"config": config, "views": views, "identity_dropout": identity_dropout, "shape_dropout": shape_dropout,
+           "colour_augment": colour_augment}
+    cfg = TrainConfig(data=str(data), out=str(out), quiet=quiet, **{k: v for k, v in loop.items() if v is not None})
+    options = FaceOptions(**{k: v for k, v in own.items() if v is not None})
+    _train("face", cfg, options, resume, {k for k, v in {**loop, **own}.items() if v is not None})
 
 
 def _train(recipe: str, cfg: "TrainConfig", options: "Options", resume: bool, given: set[str]) -> None:

@@ -70,11 +70,13 @@ def noise_scheduler_for(model_config: Any):
 
 def diffusion_loss(model: nn.Module, batch: dict, noise_scheduler: Any, prediction_type: str,
                    generator: torch.Generator, reference_dropout: float = 0.0,
-                   mask_weight: float = 0.0) -> torch.Tensor:
+                   mask_weight: float = 0.0, model_kwargs: dict | None = None) -> torch.Tensor:
     """Weighted MSE of one batch (a scalar). batch: target/coarse (S, N, 4, h, w), normal
     (S, N, 3, h, w), camera (S, N, 12), reference (S, 4, h, w), reference_conditions
-    (S, 7, h, w), all in [0, 1] on the model's device; `generator` (CPU) draws noise,
-    timesteps and reference dropout."""
+    (S, 7, h, w), all in [0, 1] on the model's device; optional extra (S, N, E, h, w) and
+    reference_extra (S, E, h, w) condition maps after them, and weight_mask (S, N, h, w): the
+    pixels that weigh 1 + mask_weight (default: the union of the target and coarse masks).
+    `generator` (CPU) draws noise, timesteps and reference dropout; model_kwargs go to the model."""
     target = batch["target"]
     S, device = target.shape[0], target.device
     x0 = target * 2 - 1
@@ -83,9 +85,12 @@ def diffusion_loss(model: nn.Module, batch: dict, noise_scheduler: Any, predicti
     drop = torch.rand(S, generator=generator) < reference_dropout
     timesteps, drop = timesteps.to(device), drop.to(device)
     noisy = noise_scheduler.add_noise(x0, noise, timesteps)
-    conditions = torch.cat([batch["coarse"], batch["normal"]], dim=-3)
+    conditions = torch.cat([batch["coarse"], batch["normal"]] + ([batch["extra"]] if "extra" in batch else []), dim=-3)
+    reference_conditions = batch["reference_conditions"]
+    if "reference_extra" in batch:
+        reference_conditions = torch.cat([reference_conditions, batch["reference_extra"]], dim=-3)
     pred = model(noisy, timesteps, conditions, batch["camera"], batch["reference"],
-                 batch["reference_conditions"], drop_reference=drop)
+                 reference_conditions, drop_reference=drop, **(model_kwargs or {}))
     if prediction_type == "epsilon":
         goal = noise
     elif prediction_type == "sample":
@@ -94,7 +99,10 @@ def diffusion_loss(model: nn.Module, batch: dict, noise_scheduler: Any, predicti
         goal = noise_scheduler.get_velocity(x0, noise, timesteps)
     else:
         raise ValueError(f"unknown prediction_type {prediction_type!r}; use epsilon, sample or v_prediction")
-    inside = (target[:, :, 3:4] > 0.5) | (batch["coarse"][:, :, 3:4] > 0.5)   # (S, N, 1, h, w)
+    if "weight_mask" in batch:
+        inside = batch["weight_mask"][:, :, None] > 0.5                           # (S, N, 1, h, w)
+    else:
+        inside = (target[:, :, 3:4] > 0.5) | (batch["coarse"][:, :, 3:4] > 0.5)
     weight = 1.0 + mask_weight * inside.float()
     se = (pred.float() - goal.float()) ** 2
     return (weight * se).mean() / weight.mean()

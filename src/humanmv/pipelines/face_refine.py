@@ -1,0 +1,140 @@
+"""FaceRefinePipeline: the face region of every generated view refined by the face stage's
+multi-view UNet (seed 000, stage 2), then pasted back.
+
+    pipe = FaceRefinePipeline.from_pretrained("weights/face-small", body, renderer)
+    refined, report = pipe(views, subject, FaceRefineConfig(), seed=0)
+
+`__call__` reads top to bottom:
+1. where the face is: the fitted head's face box and mask in every view (`body.face_regions`,
+   visible up to `max_angle`) and in the photo; no face in the photo -> views unchanged;
+2. the crops at the model's size: the views' faces (the coarse input and the 3D-aware start),
+   the fitted head's normals, face mask and landmark heatmaps rendered in each crop's own camera
+   (the 3D face-structure maps), the photo's face crop with its maps (the reference stream);
+3. the tokens: dlib's embedding of the photo's face (2D identity) and the fitted face shape
+   (phenotype + facial actions), either switched off by `use_identity` / `use_shape` (the
+   ablation rows; `use_shape` off also blanks the normal and landmark maps);
+4. joint denoising of all face crops (cross-view attention), started from the coarse crops
+   noised to `strength` (`pipelines.mvdiff.MVDiffPipeline`, the one sampler);
+5. paste back: RGB only, feathered by the face mask (nothing outside the face changes).
+
+Views are in the stage layout (`humanmv.views`); crops are [N, 4, s, s] RGBA on white.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from humanmv.models.camera import camera_features
+from humanmv.models.face_unet import FaceStageModel
+from humanmv.pipelines.mvdiff import MVDiffPipeline
+from humanmv.views import Views
+
+
+@dataclass
+class FaceRefineConfig:
+    """Sampler settings and stream switches of the face stage (defaults work)."""
+
+    steps: int = 20
+    strength: float = 0.6
+    guidance_scale: float = 1.0
+    max_angle: float = 100.0
+    use_identity: bool = True
+    use_shape: bool = True
+    feather: float = 0.04
+
+
+@dataclass
+class FaceRefineReport:
+    """What the stage did: refined (view indices), skipped (why, or None), identity_used."""
+
+    refined: list[int]
+    skipped: str | None = None
+    identity_used: bool = False
+
+    def to_dict(self) -> dict:
+        return {"refined_views": self.refined, "skipped": self.skipped, "identity_used": self.identity_used}
+
+
+def rgba_on_white(rgb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """rgb [..., H, W, 3] (0 on the background) + mask [..., H, W] -> [..., H, W, 4] on white."""
+    m = mask[..., None]
+    return torch.cat([rgb * m + (1 - m), m], dim=-1)
+
+
+def blank_maps(normal: torch.Tensor, extra: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 3D face-structure maps switched off: white normals, zero mask and landmarks (the
+    values the model was trained with when the stream was dropped)."""
+    return torch.ones_like(normal), torch.zeros_like(extra)
+
+
+class FaceRefinePipeline:
+    """The face stage around a FaceStageModel (module docstring)."""
+
+    def __init__(self, model: FaceStageModel, scheduler_config: dict | None, body, renderer) -> None:
+        self.model = model.eval()
+        self.sampler = MVDiffPipeline(model.unet, scheduler_config)
+        self.body, self.renderer = body, renderer
+        self.size = model.config.sample_size
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, body, renderer) -> "FaceRefinePipeline":
+        return cls(FaceStageModel.from_pretrained(folder), FaceStageModel.scheduler_config(folder), body, renderer)
+
+    @torch.no_grad()
+    def __call__(self, views: Views, vertices: torch.Tensor, photo: torch.Tensor, person_mask: torch.Tensor,
+                 photo_camera, shape: torch.Tensor, identity: torch.Tensor | None,
+                 config: FaceRefineConfig | None = None, seed: int = 0) -> tuple[Views, FaceRefineReport]:
+        """views (C views); vertices [V, 3] the fitted body in the views' world frame; photo
+        [H, W, 3] in [0, 1] and person_mask [H, W]; photo_camera (1 view); shape [6 + E]
+        phenotype + facial actions; identity [128] dlib's embedding of the photo's face or None.
+        Returns the views with their faces refined, and what was done."""
+        from humanmv.body.face_conditions import face_conditions
+        from humanmv.body.face_regions import face_regions
+        from humanmv.data.face_views import condition_maps
+
+        c = config or FaceRefineConfig()
+        s = self.size
+        # 1. where the face is, in the views and in the photo
+        regions = face_regions(self.body, vertices, views.cameras, self.renderer, max_angle=c.max_angle)
+        source = face_regions(self.body, vertices, photo_camera, self.renderer, max_angle=c.max_angle)
+        if not source.visible[0]:
+            return views, FaceRefineReport([], skipped="the photo does not show the fitted face")
+        index = regions.indices
+        if not index:
+            return views, FaceRefineReport([], skipped="no view shows the face")
+
+        # 2. crops: coarse faces, 3D face-structure maps, the reference stream
+        coarse = regions.crop(rgba_on_white(views.rgb, views.mask), s).permute(0, 3, 1, 2).clamp(0, 1)
+        cams = regions.crop_cameras(views.cameras, s)
+        normal, extra = condition_maps(face_conditions(self.body, vertices, cams, self.renderer))
+        reference = source.crop(rgba_on_white(photo[None], person_mask[None]), s)[0].permute(2, 0, 1).clamp(0, 1)
+        ref_normal, ref_extra = condition_maps(face_conditions(self.body, vertices, source.crop_cameras(photo_camera, s),
+                                                               self.renderer))
+        if not c.use_shape:
+            normal, extra = blank_maps(normal, extra)
+            ref_normal, ref_extra = blank_maps(ref_normal, ref_extra)
+
+        # 3. tokens
+        has_identity = identity is not None and c.use_identity
+        ident = identity.float() if identity is not None else torch.zeros(128)
+        device = next(self.model.parameters()).device
+        tokens = self.model.extra_tokens(ident[None].to(device), torch.tensor([has_identity], device=device),
+                                         shape.float()[None].to(device), torch.tensor([c.use_shape], device=device))[0]
+
+        # 4. joint denoising from the coarse crops
+        camera = camera_features(views.cameras.world_to_cam[index], photo_camera.world_to_cam[0])
+        generator = torch.Generator().manual_seed(seed)
+        refined = self.sampler(reference, torch.cat([reference, ref_normal[0]]), coarse, normal, camera,
+                               num_inference_steps=c.steps, guidance_scale=c.guidance_scale, strength=c.strength,
+                               generator=generator, extra_tokens=tokens, extra_conditions=extra,
+                               reference_extra_conditions=ref_extra[0])
+
+        # 5. paste back the RGB inside each face mask
+        rgb = regions.paste(views.rgb, refined[:, :3].permute(0, 2, 3, 1), feather=c.feather)
+        return views.replace(rgb=rgb), FaceRefineReport(index, identity_used=has_identity)
+
+
+__all__ = ["FaceRefineConfig", "FaceRefinePipeline", "FaceRefineReport", "blank_maps", "rgba_on_white"]

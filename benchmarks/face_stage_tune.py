@@ -33,6 +33,8 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=24)
     parser.add_argument("--strength", type=float, action="append")
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--view-colour", type=float, action="append", help="view_colour settings to try")
+    parser.add_argument("--ablate-at", type=float, default=None, help="strength of the other rows")
     args = parser.parse_args()
 
     from humanmv.body.anny_model import AnnyBody
@@ -41,7 +43,7 @@ def main() -> None:
     from humanmv.eval.lpips import lpips_distance
     from humanmv.eval.stlpips_weights import load_stlpips
     from humanmv.models.face_unet import FaceStageModel
-    from humanmv.pipelines.face_refine import blank_maps
+    from humanmv.pipelines.face_refine import blank_maps, keep_low_frequencies
     from humanmv.train.recipes.face import sample_faces
 
     body = AnnyBody()
@@ -49,10 +51,12 @@ def main() -> None:
     st_lpips = load_stlpips("alex")
     ds = FaceCropViews(args.data, body, size=model.config.sample_size, views=4, split="val", seed=123)
     strengths = args.strength or [0.4, 0.6, 0.8, 1.0]
-    settings = {f"strength {s}": (s, True, True) for s in strengths}
-    best = strengths[len(strengths) // 2]
-    settings.update({f"strength {best}, no identity": (best, False, True),
-                     f"strength {best}, no 3D features": (best, True, False)})
+    settings = {f"strength {s}": (s, True, True, 0.0) for s in strengths}
+    best = args.ablate_at or strengths[len(strengths) // 2]
+    for vc in args.view_colour or [0.05, 0.1]:
+        settings[f"strength {best}, view colour {vc}"] = (best, True, True, vc)
+    settings.update({f"strength {best}, no identity": (best, False, True, 0.0),
+                     f"strength {best}, no 3D features": (best, True, False, 0.0)})
     scores: dict[str, dict[str, list[float]]] = {k: {"psnr": [], "st_lpips": []} for k in ["coarse", *settings]}
     n = min(args.subjects, len(ds))
     for i in range(n):
@@ -64,7 +68,7 @@ def main() -> None:
             scores[name]["st_lpips"].append(float(lpips_distance(st_lpips, faces[:, :3], target).mean()))
 
         score("coarse", item["coarse"])
-        for name, (strength, identity, shape) in settings.items():
+        for name, (strength, identity, shape, view_colour) in settings.items():
             run = dict(item)
             if not identity:
                 run["has_identity"] = False
@@ -72,7 +76,10 @@ def main() -> None:
                 run["normal"], run["extra"] = blank_maps(item["normal"], item["extra"])
                 ref_normal, run["reference_extra"] = blank_maps(item["reference_conditions"][4:7], item["reference_extra"])
                 run["reference_conditions"] = torch.cat([item["reference_conditions"][:4], ref_normal])
-            score(name, sample_faces(model, run, seed=i, steps=args.steps, strength=strength, use_shape=shape))
+            faces = sample_faces(model, run, seed=i, steps=args.steps, strength=strength, use_shape=shape)[:, :3]
+            if view_colour:
+                faces = keep_low_frequencies(faces, item["coarse"][:, :3], view_colour * faces.shape[-1])
+            score(name, faces)
         print(f"subject {i + 1}/{n} done", flush=True)
     print(f"\n{n} val subjects x 4 face crops, {args.steps} steps; paired against the coarse input\n")
     print("| setting | face PSNR (dB) | Δ PSNR [95%] | ST-LPIPS | Δ ST-LPIPS [95%] |\n|---|---|---|---|---|")

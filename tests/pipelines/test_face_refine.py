@@ -80,3 +80,16 @@ def test_a_photo_that_does_not_show_the_face_leaves_the_views(pipe, scene):
     back = views.cameras[[4]]
     refined, report = pipe(views, vertices, photo, mask, back, shape, None, FaceRefineConfig(steps=2))
     assert refined is views and report.skipped == "the photo does not show the fitted face"
+
+
+def test_view_colour_keeps_the_views_colours_and_the_models_detail():
+    from humanmv.pipelines.face_refine import gaussian_blur, keep_low_frequencies
+
+    g = torch.Generator().manual_seed(0)
+    views = torch.full((2, 3, 64, 64), 0.4) + 0.1 * gaussian_blur(torch.rand(2, 3, 64, 64, generator=g), 6.0)
+    detail = 0.05 * torch.randn(2, 3, 64, 64, generator=g)
+    refined = (views + 0.2 + detail).clamp(0, 1)            # the model's colour is off by 0.2
+    out = keep_low_frequencies(refined, views, sigma=6.0)
+    assert (out.mean((2, 3)) - views.mean((2, 3))).abs().max() < 0.01
+    high = lambda x: x - gaussian_blur(x, 6.0)  # noqa: E731
+    assert torch.corrcoef(torch.stack([high(out).flatten(), detail.flatten()]))[0, 1] > 0.9

@@ -39,6 +39,8 @@ class FaceStageOptions:
     identity: bool = option(True, "condition on the photo's 2D identity (dlib embedding -> tokens)")
     shape: bool = option(True, "condition on the fitted head's 3D face structure (shape tokens, normal and "
                                "landmark maps)")
+    view_colour: float = option(0.0, "keep the views' colours below a blur of this share of the face crop "
+                                "(0: the model's colours)", minimum=0.0, maximum=1.0)
     max_angle: float = option(100.0, "refine views whose face is turned at most this far from the camera (deg)",
                               minimum=0.0, maximum=180.0)
     checkpoint: Path | None = option(None, "face-stage folder written by `humanmv train face` (default: shipped)")
@@ -70,7 +72,8 @@ class FaceStage:
         params = subject.body_params
         shape = torch.cat([params.phenotype[0], params.expression[0]]).cpu()
         config = FaceRefineConfig(steps=o.steps, strength=o.strength, guidance_scale=o.guidance_scale,
-                                  max_angle=o.max_angle, use_identity=o.identity, use_shape=o.shape)
+                                  max_angle=o.max_angle, use_identity=o.identity, use_shape=o.shape,
+                                  view_colour=o.view_colour)
         refined, report = self.pipe(views, subject.avatar.vertices, subject.photo, subject.person_mask,
                                     subject.photo_camera, shape, subject.face_identity, config, seed=seed)
         if report.skipped:

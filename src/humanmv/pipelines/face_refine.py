@@ -15,17 +15,22 @@ multi-view UNet (seed 000, stage 2), then pasted back.
    ablation rows; `use_shape` off also blanks the normal and landmark maps);
 4. joint denoising of all face crops (cross-view attention), started from the coarse crops
    noised to `strength` (`pipelines.mvdiff.MVDiffPipeline`, the one sampler);
-5. paste back: RGB only, feathered by the face mask (nothing outside the face changes).
+5. paste back: RGB only, feathered by the face mask (nothing outside the face changes);
+   with `view_colour` > 0 the refined crops keep the views' own colours below a blur of that
+   share of the crop side (`keep_low_frequencies`: the model adds the face's detail, the views
+   keep the shading and colour they were fused with).
 
 Views are in the stage layout (`humanmv.views`); crops are [N, 4, s, s] RGBA on white.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from humanmv.models.camera import camera_features
 from humanmv.models.face_unet import FaceStageModel
@@ -44,6 +49,7 @@ class FaceRefineConfig:
     use_identity: bool = True
     use_shape: bool = True
     feather: float = 0.04
+    view_colour: float = 0.0  # > 0: keep the views' colours below this blur (x the crop side); 0: off
 
 
 @dataclass
@@ -68,6 +74,23 @@ def blank_maps(normal: torch.Tensor, extra: torch.Tensor) -> tuple[torch.Tensor,
     """The 3D face-structure maps switched off: white normals, zero mask and landmarks (the
     values the model was trained with when the stream was dropped)."""
     return torch.ones_like(normal), torch.zeros_like(extra)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """[N, K, H, W] blurred by a Gaussian of `sigma` pixels (reflected at the edges)."""
+    radius = max(1, math.ceil(2.5 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
+    kernel = (kernel / kernel.sum()).to(x)
+    k = x.shape[1]
+    y = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1).expand(k, 1, 1, -1), groups=k)
+    return F.conv2d(F.pad(y, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1).expand(k, 1, -1, 1), groups=k)
+
+
+def keep_low_frequencies(refined: torch.Tensor, views: torch.Tensor, sigma: float) -> torch.Tensor:
+    """[N, 3, s, s] refined crops with their band below a `sigma`-pixel blur replaced by the
+    views' own ([N, 3, s, s]): detail from the model, colour and shading from the views."""
+    return (refined - gaussian_blur(refined, sigma) + gaussian_blur(views, sigma)).clamp(0, 1)
 
 
 class FaceRefinePipeline:
@@ -133,8 +156,12 @@ class FaceRefinePipeline:
                                reference_extra_conditions=ref_extra[0])
 
         # 5. paste back the RGB inside each face mask
-        rgb = regions.paste(views.rgb, refined[:, :3].permute(0, 2, 3, 1), feather=c.feather)
+        faces = refined[:, :3]
+        if c.view_colour > 0:
+            faces = keep_low_frequencies(faces, coarse[:, :3], c.view_colour * s)
+        rgb = regions.paste(views.rgb, faces.permute(0, 2, 3, 1), feather=c.feather)
         return views.replace(rgb=rgb), FaceRefineReport(index, identity_used=has_identity)
 
 
-__all__ = ["FaceRefineConfig", "FaceRefinePipeline", "FaceRefineReport", "blank_maps", "rgba_on_white"]
+__all__ = ["FaceRefineConfig", "FaceRefinePipeline", "FaceRefineReport", "blank_maps", "gaussian_blur",
+           "keep_low_frequencies", "rgba_on_white"]

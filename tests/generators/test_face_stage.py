@@ -55,8 +55,8 @@ def astronaut_fit(studio, astronaut):
     return studio.fitter(astronaut, mode="body", seed=0)
 
 
-def test_the_face_stage_is_chosen_and_turned_off_by_flags():
-    assert GeneratorChoice.from_flags("mvdiff", refine="face").refine == ("face",)
+def test_on_by_default_after_mvdiff_and_off_with_the_flag():
+    assert GeneratorChoice.from_flags("mvdiff").refine == ("face",)
     assert GeneratorChoice.from_flags("mvdiff", without=("face",)).refine == ()
     assert GeneratorChoice.from_flags("mvdiff", refine="face", without=("face",)).refine == ()
     assert GeneratorChoice.make("mvdiff", {"refine": "none"}).refine == ()

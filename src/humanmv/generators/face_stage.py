@@ -39,7 +39,7 @@ class FaceStageOptions:
     identity: bool = option(True, "condition on the photo's 2D identity (dlib embedding -> tokens)")
     shape: bool = option(True, "condition on the fitted head's 3D face structure (shape tokens, normal and "
                                "landmark maps)")
-    view_colour: float = option(0.0, "keep the views' colours below a blur of this share of the face crop "
+    view_colour: float = option(0.1, "keep the views' colours below a blur of this share of the face crop "
                                 "(0: the model's colours)", minimum=0.0, maximum=1.0)
     max_angle: float = option(100.0, "refine views whose face is turned at most this far from the camera (deg)",
                               minimum=0.0, maximum=180.0)

@@ -36,25 +36,6 @@ def tiny_face(tmp_path_factory, body) -> Path:
     return tiny_face_folder(tmp_path_factory.mktemp("face") / "face", len(body.expression_names))
 
 
-@pytest.fixture(scope="module")
-def studio():
-    from humanmv.studio import Studio
-
-    return Studio(texture_size=256)
-
-
-@pytest.fixture(scope="module")
-def astronaut(examples_dir):
-    from humanmv.io.images import load_image
-
-    return load_image(examples_dir / "astronaut.jpg")
-
-
-@pytest.fixture(scope="module")
-def astronaut_fit(studio, astronaut):
-    return studio.fitter(astronaut, mode="body", seed=0)
-
-
 def test_on_by_default_after_mvdiff_and_off_with_the_flag():
     assert GeneratorChoice.from_flags("mvdiff").refine == ("face",)
     assert GeneratorChoice.from_flags("mvdiff", without=("face",)).refine == ()

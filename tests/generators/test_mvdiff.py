@@ -42,26 +42,6 @@ def _uint8(images) -> np.ndarray:
     return (images.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
 
 
-@pytest.fixture(scope="module")
-def studio():
-    from humanmv.studio import Studio
-
-    return Studio(texture_size=256)
-
-
-@pytest.fixture(scope="module")
-def astronaut(examples_dir):
-    from humanmv.io.images import load_image
-
-    return load_image(examples_dir / "astronaut.jpg")
-
-
-@pytest.fixture(scope="module")
-def astronaut_fit(studio, astronaut):
-    """The photo fitted once for the module (the fit is the slow, generator-independent part)."""
-    return studio.fitter(astronaut, mode="body", seed=0)
-
-
 VIEWS = {"views": 3, "size": 64, "seed": 0}
 
 

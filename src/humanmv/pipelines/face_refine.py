@@ -101,6 +101,20 @@ class FaceRefinePipeline:
         self.sampler = MVDiffPipeline(model.unet, scheduler_config)
         self.body, self.renderer = body, renderer
         self.size = model.config.sample_size
+        self._identifier = None
+
+    def crop_identity(self, crop: torch.Tensor) -> torch.Tensor | None:
+        """dlib's 128-D embedding of a face crop [3, s, s] in [0, 1], or None when dlib finds
+        no face there (the identifier is loaded on first use)."""
+        import numpy as np
+
+        if self._identifier is None:
+            from humanmv.perception.identity import FaceIdentifier
+
+            self._identifier = FaceIdentifier()
+        rgb = np.ascontiguousarray((crop.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy())
+        found = self._identifier.identify(rgb, name="the photo's face crop")
+        return None if found is None else torch.as_tensor(np.asarray(found.embedding, np.float32))
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, body, renderer) -> "FaceRefinePipeline":
@@ -112,7 +126,8 @@ class FaceRefinePipeline:
                  config: FaceRefineConfig | None = None, seed: int = 0) -> tuple[Views, FaceRefineReport]:
         """views (C views); vertices [V, 3] the fitted body in the views' world frame; photo
         [H, W, 3] in [0, 1] and person_mask [H, W]; photo_camera (1 view); shape [6 + E]
-        phenotype + facial actions; identity [128] dlib's embedding of the photo's face or None.
+        phenotype + facial actions; identity [128] dlib's embedding of the photo's face, or None:
+        then dlib runs on the photo's face crop (as the training items' identities were made).
         Returns the views with their faces refined, and what was done."""
         from humanmv.body.face_conditions import face_conditions
         from humanmv.body.face_regions import face_regions
@@ -140,7 +155,9 @@ class FaceRefinePipeline:
             normal, extra = blank_maps(normal, extra)
             ref_normal, ref_extra = blank_maps(ref_normal, ref_extra)
 
-        # 3. tokens
+        # 3. tokens; the identity is dlib's on the photo's face crop, as in training
+        if identity is None and c.use_identity:
+            identity = self.crop_identity(reference[:3])
         has_identity = identity is not None and c.use_identity
         ident = identity.float() if identity is not None else torch.zeros(128)
         device = next(self.model.parameters()).device

@@ -167,6 +167,19 @@ def get_recipe(name: str) -> Recipe:
     return _RECIPES[name]()
 
 
+def optimize(ctx: StepContext, name: str, loss: torch.Tensor) -> torch.Tensor:
+    """One optimisation step of module `name` on `loss`: backward, gradient clipping at
+    cfg.max_grad_norm, the optimizer's and LR scheduler's step, gradients cleared. Returns the
+    gradient norm before clipping."""
+    module, optimizer = ctx.modules[name], ctx.optimizers[name]
+    ctx.accelerator.backward(loss)
+    grad_norm = ctx.accelerator.clip_grad_norm_(module.parameters(), ctx.cfg.max_grad_norm)
+    optimizer.step()
+    ctx.schedulers[name].step()
+    optimizer.zero_grad(set_to_none=True)
+    return grad_norm
+
+
 def make_optimizer(params: Any, cfg: TrainConfig, **overrides: Any) -> torch.optim.AdamW:
     """AdamW with the loop options' lr, betas and weight decay (`overrides` replace any)."""
     kwargs = dict(lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2), weight_decay=cfg.weight_decay)

@@ -28,7 +28,8 @@ from humanmv.errors import ConfigError
 from humanmv.train.config import Options, TrainConfig
 from humanmv.train.data import check_data
 from humanmv.train.ema import EMA
-from humanmv.train.recipe import Recipe, StepContext, TrainObjects, make_lr_scheduler, make_optimizer, register_recipe
+from humanmv.train.recipe import (Recipe, StepContext, TrainObjects, make_lr_scheduler, make_optimizer, optimize,
+                                  register_recipe)
 from humanmv.train.recipes.mvdiff import diffusion_loss, noise_scheduler_for
 
 
@@ -143,18 +144,13 @@ class FaceRecipe(Recipe):
         return ds, held[0]
 
     def training_step(self, ctx: StepContext, batch: dict) -> dict[str, Any]:
-        model, optimizer, o = ctx.modules["model"], ctx.optimizers["model"], ctx.options
+        model, o = ctx.modules["model"], ctx.options
         batch = drop_streams(batch, ctx.generator("streams"), o.identity_dropout, o.shape_dropout)
         batch["weight_mask"] = batch["face_mask"]
         kwargs = {k: batch[k] for k in ("identity", "has_identity", "shape", "has_shape")}
         loss = diffusion_loss(model, batch, self.noise_scheduler, "sample", ctx.generator("noise"),
                               o.reference_dropout, o.mask_weight, model_kwargs=kwargs)
-        ctx.accelerator.backward(loss)
-        grad_norm = ctx.accelerator.clip_grad_norm_(model.parameters(), ctx.cfg.max_grad_norm)
-        optimizer.step()
-        ctx.schedulers["model"].step()
-        optimizer.zero_grad(set_to_none=True)
-        return {"loss": loss, "grad_norm": grad_norm}
+        return {"loss": loss, "grad_norm": optimize(ctx, "model", loss)}
 
     def write_samples(self, path: Path, objects: TrainObjects, item: dict, cfg: TrainConfig) -> None:
         from humanmv.io.grid import save_grid

@@ -33,7 +33,7 @@ from humanmv.errors import ConfigError
 from humanmv.train.config import Options, TrainConfig
 from humanmv.train.data import check_data
 from humanmv.train.ema import EMA
-from humanmv.train.recipe import (Recipe, StepContext, TrainObjects, make_lr_scheduler, make_optimizer,
+from humanmv.train.recipe import (Recipe, StepContext, TrainObjects, make_lr_scheduler, make_optimizer, optimize,
                                   register_recipe)
 
 
@@ -224,16 +224,11 @@ class MVDiffRecipe(Recipe):
         return ds, held[0]
 
     def training_step(self, ctx: StepContext, batch: dict) -> dict[str, Any]:
-        model, optimizer = ctx.modules["model"], ctx.optimizers["model"]
+        model = ctx.modules["model"]
         prediction_type = ctx.accelerator.unwrap_model(model).config.prediction_type
         loss = diffusion_loss(model, batch, self.noise_scheduler, prediction_type, ctx.generator("noise"),
                               ctx.options.reference_dropout, ctx.options.mask_weight)
-        ctx.accelerator.backward(loss)
-        grad_norm = ctx.accelerator.clip_grad_norm_(model.parameters(), ctx.cfg.max_grad_norm)
-        optimizer.step()
-        ctx.schedulers["model"].step()
-        optimizer.zero_grad(set_to_none=True)
-        return {"loss": loss, "grad_norm": grad_norm}
+        return {"loss": loss, "grad_norm": optimize(ctx, "model", loss)}
 
     def write_samples(self, path: Path, objects: TrainObjects, item: dict, cfg: TrainConfig) -> None:
         sample_grid(path, objects.emas["model"].model, item, seed=cfg.seed)

@@ -36,7 +36,7 @@ def main() -> None:
         photo = load_image(path)
         fit = studio.fitter(photo, mode="body", seed=0)
         rows = []
-        for options in ({"refine": "none"}, {}):
+        for options in ({"refine": "none"}, {"refine": "face"}):
             result = studio.generate(photo, "mvdiff", options=options, photo_fit=fit, views=8, size=args.size)
             regions = face_regions(studio.body, result.avatar.mesh.vertices, result.views.cameras, studio.renderer,
                                    max_angle=180.0)
@@ -44,7 +44,7 @@ def main() -> None:
             at = {v: k for k, v in enumerate(regions.indices)}
             blank = torch.ones(args.crop, args.crop, 3)
             rows.append(torch.stack([crops[at[i]] if i in at else blank for i in AZIMUTHS]))
-            print(f"{path.name} {'with' if not options else 'without'} face stage: "
+            print(f"{path.name} {'with' if options['refine'] == 'face' else 'without'} face stage: "
                   f"{result.notes.get('face_stage', {})}", flush=True)
         diff = ((rows[1] - rows[0]) * 4 + 0.5).clamp(0, 1)
         tiles += [rows[0], rows[1], diff]

@@ -36,8 +36,10 @@ def tiny_face(tmp_path_factory, body) -> Path:
     return tiny_face_folder(tmp_path_factory.mktemp("face") / "face", len(body.expression_names))
 
 
-def test_on_by_default_after_mvdiff_and_off_with_the_flag():
-    assert GeneratorChoice.from_flags("mvdiff").refine == ("face",)
+def test_chosen_with_refine_and_off_with_the_flag():
+    # Off by default until it beats mvdiff without it (README, "The face stage").
+    assert GeneratorChoice.from_flags("mvdiff").refine == ()
+    assert GeneratorChoice.from_flags("mvdiff", refine="face").refine == ("face",)
     assert GeneratorChoice.from_flags("mvdiff", without=("face",)).refine == ()
     assert GeneratorChoice.from_flags("mvdiff", refine="face", without=("face",)).refine == ()
     assert GeneratorChoice.make("mvdiff", {"refine": "none"}).refine == ()
@@ -47,7 +49,7 @@ def test_on_by_default_after_mvdiff_and_off_with_the_flag():
 
 
 def test_the_studio_refines_the_face_views(studio, astronaut, astronaut_fit, tiny_mvdiff, tiny_face):
-    options = {"steps": 2, "face.checkpoint": str(tiny_face), "face.steps": 2}
+    options = {"steps": 2, "refine": "face", "face.checkpoint": str(tiny_face), "face.steps": 2}
     result = studio.generate(astronaut, "mvdiff", checkpoint=tiny_mvdiff, options=options, photo_fit=astronaut_fit,
                              views=4, size=96, seed=0)
     report = result.notes["face_stage"]
@@ -96,12 +98,28 @@ def test_a_mis_shaped_face_checkpoint_is_one_line_naming_the_file(tmp_path, stud
     other = tiny_face_folder(tmp_path / "other", len(body.expression_names) + 2)
     shutil.copy(other / "tokens" / "model.safetensors", bad / "tokens" / "model.safetensors")
     with pytest.raises(CheckpointError, match=r"tokens/model.safetensors: tensor .* has shape") as err:
-        studio.generate(astronaut, "mvdiff", checkpoint=tiny_mvdiff, options={"face.checkpoint": str(bad)},
+        studio.generate(astronaut, "mvdiff", checkpoint=tiny_mvdiff, options={"refine": "face", "face.checkpoint": str(bad)},
                         photo_fit=astronaut_fit, views=2, size=64)
     assert "\n" not in str(err.value)
     proc = subprocess.run([*HUMANMV, "generate", str(examples_dir / "astronaut.jpg"), "--out", str(tmp_path / "out"),
-                           "--generator", "mvdiff", "--checkpoint", str(tiny_mvdiff), "--opt", f"face.checkpoint={bad}",
+                           "--generator", "mvdiff", "--checkpoint", str(tiny_mvdiff), "--refine", "face",
+                           "--opt", f"face.checkpoint={bad}",
                            "--views", "2", "--size", "64", "--texture-size", "256"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "tokens/model.safetensors" in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_views_of_two_sizes_come_back_at_their_cameras(studio, astronaut, astronaut_fit, tiny_mvdiff, tiny_face):
+    from humanmv.cameras import Cameras, orbit_cameras_around
+
+    fit = astronaut_fit.fit
+    square = orbit_cameras_around(fit.vertices, [0.0, 45.0], 0.0, fov_deg=30.0, width=96, height=96)
+    tall = orbit_cameras_around(fit.vertices, [315.0], 0.0, fov_deg=30.0, width=96, height=160)
+    cams = Cameras.with_sizes(torch.cat([square.K, tall.K]), torch.cat([square.world_to_cam, tall.world_to_cam]),
+                              [[96, 96]] * 2 + [[96, 160]], names=["a", "b", "c"])
+    options = {"steps": 2, "refine": "face", "face.checkpoint": str(tiny_face), "face.steps": 2}
+    result = studio.generate(astronaut, "mvdiff", checkpoint=tiny_mvdiff, options=options, photo_fit=astronaut_fit,
+                             cameras=cams, reconstruct="none")  # the Studio checks every stage's views
+    assert result.notes["face_stage"]["refined_views"] == [0, 1, 2]
+    assert result.views.rgb.shape == (3, 160, 96, 3) and not result.views.mask[:2, 96:].any()

@@ -1,8 +1,9 @@
 """The "face" refine stage (seed 000, stage 2): every generated view's face refined by the face
 UNet with the photo's 2D identity and the fitted head's 3D face structure, pasted back.
 
-It runs after mvdiff by default (`--no-face-stage` or `--refine none` turn it off) and needs a
-face in the photo: when perception found none (or the fitted face is turned away from the
+It runs after mvdiff with `--refine face` (off by default until it measurably beats mvdiff
+without it: README, "The face stage"; `--no-face-stage` takes it out whatever --refine says) and
+needs a face in the photo: when perception found none (or the fitted face is turned away from the
 camera) the views pass through unchanged and the run logs it once. The reconstruct stage then
 fuses the refined faces into the texture only where the photo saw the face poorly or not at
 all (`Subject.photo_face`: the photo's own face texels are kept).

@@ -169,7 +169,6 @@ SPEC = register_generator(GeneratorSpec(
     summary="multi-view diffusion on the prior's renders (seed 000), then refit + texture fusion",
     default_checkpoint=DEFAULT_CHECKPOINT,
     reconstruct="refit",
-    refine=("face",),
     stochastic=True,
-    quick_options={"steps": 2, "face.steps": 2},
+    quick_options={"steps": 2},
 ))

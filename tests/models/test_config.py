@@ -24,14 +24,15 @@ SD21_UNET = {
 
 
 def test_named_configs_exist_and_are_fresh_copies():
-    assert set(CONFIGS) == {"tiny", "small", "sd21"}
+    assert set(CONFIGS) == {"tiny", "small", "face-tiny", "face-small", "sd21"}
+    assert get_config("face-small").condition_channels == 15 and get_config("face-small").sample_size == 128
     a = get_config("small")
     a.sample_size = 128
     assert get_config("small").sample_size == 64
 
 
 def test_unknown_name_lists_choices():
-    with pytest.raises(ConfigError, match="tiny, small, sd21"):
+    with pytest.raises(ConfigError, match="tiny, small, face-tiny, face-small, sd21"):
         get_config("huge")
 
 

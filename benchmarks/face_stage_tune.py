@@ -43,8 +43,7 @@ def main() -> None:
     from humanmv.eval.lpips import lpips_distance
     from humanmv.eval.stlpips_weights import load_stlpips
     from humanmv.models.face_unet import FaceStageModel
-    from humanmv.pipelines.face_refine import blank_maps, keep_low_frequencies
-    from humanmv.train.recipes.face import sample_faces
+    from humanmv.pipelines.face_refine import keep_low_frequencies, refine_face_crops, switch_streams
 
     body = AnnyBody()
     model = FaceStageModel.from_pretrained(args.checkpoint).eval()
@@ -69,14 +68,8 @@ def main() -> None:
 
         score("coarse", item["coarse"])
         for name, (strength, identity, shape, view_colour) in settings.items():
-            run = dict(item)
-            if not identity:
-                run["has_identity"] = False
-            if not shape:
-                run["normal"], run["extra"] = blank_maps(item["normal"], item["extra"])
-                ref_normal, run["reference_extra"] = blank_maps(item["reference_conditions"][4:7], item["reference_extra"])
-                run["reference_conditions"] = torch.cat([item["reference_conditions"][:4], ref_normal])
-            faces = sample_faces(model, run, seed=i, steps=args.steps, strength=strength, use_shape=shape)[:, :3]
+            run = switch_streams(item, identity=identity, shape=shape)
+            faces = refine_face_crops(model, run, args.steps, strength, generator=torch.Generator().manual_seed(i))[:, :3]
             if view_colour:
                 faces = keep_low_frequencies(faces, item["coarse"][:, :3], view_colour * faces.shape[-1])
             score(name, faces)

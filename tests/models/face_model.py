@@ -14,7 +14,7 @@ from humanmv.models.face_unet import FaceStageModel
 def tiny_face_model(expressions: int, seed: int = 0) -> FaceStageModel:
     torch.manual_seed(seed)
     config = get_config("face-tiny")
-    return FaceStageModel(config, FaceTokensConfig(config.cross_attention_dim, 6 + expressions, hidden=32)).eval()
+    return FaceStageModel.create(config, FaceTokensConfig(config.cross_attention_dim, 6 + expressions, hidden=32)).eval()
 
 
 def tiny_face_folder(folder: Path, expressions: int, seed: int = 0) -> Path:

@@ -83,7 +83,8 @@ def test_a_photo_that_does_not_show_the_face_leaves_the_views(pipe, scene):
 
 
 def test_view_colour_keeps_the_views_colours_and_the_models_detail():
-    from humanmv.pipelines.face_refine import gaussian_blur, keep_low_frequencies
+    from humanmv.body.face_regions import gaussian_blur
+    from humanmv.pipelines.face_refine import keep_low_frequencies
 
     g = torch.Generator().manual_seed(0)
     views = torch.full((2, 3, 64, 64), 0.4) + 0.1 * gaussian_blur(torch.rand(2, 3, 64, 64, generator=g), 6.0)

@@ -80,18 +80,25 @@ class FaceRegions:
         return x0, y0, side, side
 
 
+def gaussian_blur(x: torch.Tensor, sigma: float, radius: int | None = None, padding: str = "reflect") -> torch.Tensor:
+    """[N, K, H, W] blurred by a separable Gaussian of `sigma` pixels (radius default
+    ceil(2.5 sigma); edges padded by `padding`, an F.pad mode)."""
+    radius = radius or max(1, math.ceil(2.5 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
+    kernel = (kernel / kernel.sum()).to(x)
+    k = x.shape[1]
+    y = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode=padding), kernel.view(1, 1, 1, -1).expand(k, 1, 1, -1), groups=k)
+    return F.conv2d(F.pad(y, (0, 0, radius, radius), mode=padding), kernel.view(1, 1, -1, 1).expand(k, 1, -1, 1), groups=k)
+
+
 def feathered(mask: torch.Tensor, sigma: float) -> torch.Tensor:
     """[H, W] mask in [0, 1] -> the same eroded by ~sigma and blurred by a Gaussian of `sigma`
     pixels: 1 well inside, falling to 0 at the mask's edge (never outside it)."""
     if sigma < 0.5:
         return mask.float()
-    radius = max(1, math.ceil(2 * sigma))
-    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
-    kernel = kernel / kernel.sum()
     m = mask.float()[None, None]
-    blurred = F.conv2d(F.pad(m, (radius, radius, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1))
-    blurred = F.conv2d(F.pad(blurred, (0, 0, radius, radius), mode="replicate"), kernel.view(1, 1, -1, 1))
+    blurred = gaussian_blur(m, sigma, radius=max(1, math.ceil(2 * sigma)), padding="replicate")
     # Blurring spreads the mask both ways; rescaling 0.5..1 -> 0..1 keeps it inside the face.
     return ((blurred[0, 0] - 0.5) * 2).clamp(0, 1) * m[0, 0]
 
@@ -128,4 +135,4 @@ def face_regions(body, vertices: torch.Tensor, cameras: Cameras, renderer, max_a
     return FaceRegions(angle, visible, boxes, masks)
 
 
-__all__ = ["FaceRegions", "face_direction", "face_regions", "feathered"]
+__all__ = ["FaceRegions", "face_direction", "face_regions", "feathered", "gaussian_blur"]

@@ -83,8 +83,9 @@ class FaceCropViews(Dataset):
                 from humanmv.perception.identity import FaceIdentifier
 
                 self._identifier = FaceIdentifier()
-            rgb = np.ascontiguousarray((reference.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy())
-            found = self._identifier.identify(rgb, name=name)
+            from humanmv.eval.identity_metrics import to_uint8_rgb
+
+            found = self._identifier.identify(to_uint8_rgb(reference), name=name)
             self._identity[name] = None if found is None else np.asarray(found.embedding, np.float32)
         return self._identity[name]
 

@@ -1,7 +1,7 @@
 """FaceStageModel: the face stage's denoiser (seed 000, stage 2) = a MultiViewUNet on face crops
 + the identity and face-shape tokens its cross-attention reads (`models.face_tokens`).
 
-    model = FaceStageModel(get_config("face-small"), FaceTokensConfig(192, shape_dim=6 + 52))
+    model = FaceStageModel.create(get_config("face-small"), FaceTokensConfig(192, shape_dim=6 + 52))
     pred = model(noisy, t, conditions, camera, reference, reference_conditions,
                  identity=identity, has_identity=has_identity, shape=shape, has_shape=has_shape)
     tokens = model.extra_tokens(identity, has_identity, shape, has_shape)      # [S, T, D], for samplers
@@ -43,12 +43,16 @@ SCHEDULER_FILE = "scheduler_config.json"
 class FaceStageModel(nn.Module):
     """unet (MultiViewUNet, a face config) + tokens (FaceTokens), trained together."""
 
-    def __init__(self, unet_config: MVDiffConfig, tokens_config: FaceTokensConfig):
+    def __init__(self, unet: MultiViewUNet, tokens: FaceTokens):
         super().__init__()
-        assert tokens_config.cross_attention_dim == unet_config.cross_attention_dim, \
-            (tokens_config.cross_attention_dim, unet_config.cross_attention_dim)
-        self.unet = MultiViewUNet(unet_config)
-        self.tokens = FaceTokens(tokens_config)
+        assert tokens.config.cross_attention_dim == unet.config.cross_attention_dim, \
+            (tokens.config.cross_attention_dim, unet.config.cross_attention_dim)
+        self.unet, self.tokens = unet, tokens
+
+    @classmethod
+    def create(cls, unet_config: MVDiffConfig, tokens_config: FaceTokensConfig) -> "FaceStageModel":
+        """A fresh (randomly initialised) model of these configs."""
+        return cls(MultiViewUNet(unet_config), FaceTokens(tokens_config))
 
     @property
     def config(self) -> MVDiffConfig:
@@ -105,11 +109,7 @@ class FaceStageModel(nn.Module):
             raise CheckpointError(f"{folder / 'tokens' / 'config.json'}: cross_attention_dim "
                                   f"{tokens_config.cross_attention_dim} does not match the UNet's "
                                   f"{unet.config.cross_attention_dim}")
-        model = cls.__new__(cls)
-        nn.Module.__init__(model)
-        model.unet = unet
-        model.tokens = load_module_weights(FaceTokens(tokens_config), folder / "tokens" / WEIGHTS_NAME)
-        return model
+        return cls(unet, load_module_weights(FaceTokens(tokens_config), folder / "tokens" / WEIGHTS_NAME))
 
     @staticmethod
     def scheduler_config(folder: str | os.PathLike[str]) -> dict:

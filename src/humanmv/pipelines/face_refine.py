@@ -25,13 +25,12 @@ Views are in the stage layout (`humanmv.views`); crops are [N, 4, s, s] RGBA on 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
+from humanmv.body.face_regions import gaussian_blur
 from humanmv.models.camera import camera_features
 from humanmv.models.face_unet import FaceStageModel
 from humanmv.pipelines.mvdiff import MVDiffPipeline
@@ -76,15 +75,38 @@ def blank_maps(normal: torch.Tensor, extra: torch.Tensor) -> tuple[torch.Tensor,
     return torch.ones_like(normal), torch.zeros_like(extra)
 
 
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """[N, K, H, W] blurred by a Gaussian of `sigma` pixels (reflected at the edges)."""
-    radius = max(1, math.ceil(2.5 * sigma))
-    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
-    kernel = (kernel / kernel.sum()).to(x)
-    k = x.shape[1]
-    y = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1).expand(k, 1, 1, -1), groups=k)
-    return F.conv2d(F.pad(y, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1).expand(k, 1, -1, 1), groups=k)
+def switch_streams(crops: dict, identity: bool = True, shape: bool = True) -> dict:
+    """A copy of `crops` (the `data.face_views.FaceCropViews` item layout) with the identity
+    stream (has_identity False) and/or the 3D face-structure stream (has_shape False, blank
+    normal, mask and landmark maps, the reference's too) switched off."""
+    out = dict(crops)
+    out["has_identity"] = bool(crops["has_identity"]) and identity
+    out["has_shape"] = bool(crops.get("has_shape", True)) and shape
+    if not out["has_shape"]:
+        out["normal"], out["extra"] = blank_maps(crops["normal"], crops["extra"])
+        ref_normal, out["reference_extra"] = blank_maps(crops["reference_conditions"][4:7], crops["reference_extra"])
+        out["reference_conditions"] = torch.cat([crops["reference_conditions"][:4], ref_normal])
+    return out
+
+
+@torch.no_grad()
+def refine_face_crops(model: FaceStageModel, crops: dict, steps: int = 20, strength: float = 0.6,
+                      guidance_scale: float = 1.0, generator: torch.Generator | None = None,
+                      sampler: MVDiffPipeline | None = None) -> torch.Tensor:
+    """The model's faces [N, 4, s, s] in [0, 1] for crops in the `FaceCropViews` item layout
+    (reference [4, s, s], reference_conditions [7, s, s], reference_extra [8, s, s], coarse
+    [N, 4, s, s], normal [N, 3, s, s], extra [N, 8, s, s], camera [N, 12], identity [128],
+    has_identity, shape [6 + E], optional has_shape): tokens, then joint denoising from the
+    coarse crops noised to `strength` (sampler: an MVDiffPipeline on model.unet, made if None)."""
+    sampler = sampler or MVDiffPipeline(model.unet)
+    device = next(model.parameters()).device
+    flag = lambda key: torch.tensor([bool(crops.get(key, True))], device=device)  # noqa: E731
+    tokens = model.extra_tokens(crops["identity"].float()[None].to(device), flag("has_identity"),
+                                crops["shape"].float()[None].to(device), flag("has_shape"))[0]
+    return sampler(crops["reference"], crops["reference_conditions"], crops["coarse"], crops["normal"],
+                   crops["camera"], num_inference_steps=steps, guidance_scale=guidance_scale, strength=strength,
+                   generator=generator, extra_tokens=tokens, extra_conditions=crops["extra"],
+                   reference_extra_conditions=crops["reference_extra"])
 
 
 def keep_low_frequencies(refined: torch.Tensor, views: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -106,15 +128,14 @@ class FaceRefinePipeline:
     def crop_identity(self, crop: torch.Tensor) -> torch.Tensor | None:
         """dlib's 128-D embedding of a face crop [3, s, s] in [0, 1], or None when dlib finds
         no face there (the identifier is loaded on first use)."""
-        import numpy as np
+        from humanmv.eval.identity_metrics import to_uint8_rgb
 
         if self._identifier is None:
             from humanmv.perception.identity import FaceIdentifier
 
             self._identifier = FaceIdentifier()
-        rgb = np.ascontiguousarray((crop.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy())
-        found = self._identifier.identify(rgb, name="the photo's face crop")
-        return None if found is None else torch.as_tensor(np.asarray(found.embedding, np.float32))
+        found = self._identifier.identify(to_uint8_rgb(crop), name="the photo's face crop")
+        return None if found is None else torch.as_tensor(found.embedding, dtype=torch.float32)
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, body, renderer) -> "FaceRefinePipeline":
@@ -151,34 +172,26 @@ class FaceRefinePipeline:
         reference = source.crop(rgba_on_white(photo[None], person_mask[None]), s)[0].permute(2, 0, 1).clamp(0, 1)
         ref_normal, ref_extra = condition_maps(face_conditions(self.body, vertices, source.crop_cameras(photo_camera, s),
                                                                self.renderer))
-        if not c.use_shape:
-            normal, extra = blank_maps(normal, extra)
-            ref_normal, ref_extra = blank_maps(ref_normal, ref_extra)
-
-        # 3. tokens; the identity is dlib's on the photo's face crop, as in training
+        # 3. the identity is dlib's on the photo's face crop, as in training
         if identity is None and c.use_identity:
             identity = self.crop_identity(reference[:3])
-        has_identity = identity is not None and c.use_identity
-        ident = identity.float() if identity is not None else torch.zeros(128)
-        device = next(self.model.parameters()).device
-        tokens = self.model.extra_tokens(ident[None].to(device), torch.tensor([has_identity], device=device),
-                                         shape.float()[None].to(device), torch.tensor([c.use_shape], device=device))[0]
+        crops = {"reference": reference, "reference_conditions": torch.cat([reference, ref_normal[0]]),
+                 "reference_extra": ref_extra[0], "coarse": coarse, "normal": normal, "extra": extra,
+                 "camera": camera_features(views.cameras.world_to_cam[index], photo_camera.world_to_cam[0]),
+                 "identity": torch.zeros(128) if identity is None else identity.float(),
+                 "has_identity": identity is not None, "shape": shape}
+        crops = switch_streams(crops, identity=c.use_identity, shape=c.use_shape)
 
         # 4. joint denoising from the coarse crops
-        camera = camera_features(views.cameras.world_to_cam[index], photo_camera.world_to_cam[0])
-        generator = torch.Generator().manual_seed(seed)
-        refined = self.sampler(reference, torch.cat([reference, ref_normal[0]]), coarse, normal, camera,
-                               num_inference_steps=c.steps, guidance_scale=c.guidance_scale, strength=c.strength,
-                               generator=generator, extra_tokens=tokens, extra_conditions=extra,
-                               reference_extra_conditions=ref_extra[0])
+        refined = refine_face_crops(self.model, crops, c.steps, c.strength, c.guidance_scale,
+                                    torch.Generator().manual_seed(seed), self.sampler)
 
         # 5. paste back the RGB inside each face mask
         faces = refined[:, :3]
         if c.view_colour > 0:
             faces = keep_low_frequencies(faces, coarse[:, :3], c.view_colour * s)
         rgb = regions.paste(views.rgb, faces.permute(0, 2, 3, 1), feather=c.feather)
-        return views.replace(rgb=rgb), FaceRefineReport(index, identity_used=has_identity)
+        return views.replace(rgb=rgb), FaceRefineReport(index, identity_used=bool(crops["has_identity"]))
 
 
-__all__ = ["FaceRefineConfig", "FaceRefinePipeline", "FaceRefineReport", "blank_maps", "gaussian_blur",
-           "keep_low_frequencies", "rgba_on_white"]
+__all__ = ["FaceRefineConfig", "FaceRefinePipeline", "FaceRefineReport", "blank_maps", "keep_low_frequencies", "refine_face_crops", "rgba_on_white", "switch_streams"]

@@ -148,7 +148,7 @@ def refined_faces(views: Views, subject, body, renderer) -> Views | None:
     masks cut to the face (the fitted body's face regions, as the stage pasted them); None when
     no face was refined."""
     refined = (views.meta.get("face_stage") or {}).get("refined_views") or []
-    if not refined or body is None or subject.avatar.vertices.shape[0] != body.faces.max() + 1:
+    if not refined or body is None:
         return None
     from humanmv.body.face_regions import face_regions
 

@@ -73,33 +73,21 @@ def drop_streams(batch: dict, generator: torch.Generator, identity_dropout: floa
     S = batch["target"].shape[0]
     keep_identity = torch.rand(S, generator=generator) >= identity_dropout
     keep_shape = torch.rand(S, generator=generator) >= shape_dropout
+    from humanmv.pipelines.face_refine import blank_maps
+
     out = dict(batch)
     device = batch["target"].device
     out["has_identity"] = batch["has_identity"].to(device) & keep_identity.to(device)
     out["has_shape"] = keep_shape.to(device)
-    k = keep_shape.to(batch["normal"])
-    out["normal"] = batch["normal"] * k.view(S, 1, 1, 1, 1) + (1 - k.view(S, 1, 1, 1, 1))
-    out["extra"] = batch["extra"] * k.view(S, 1, 1, 1, 1)
-    ref_normal = batch["reference_conditions"][:, 4:7]
+    keep = keep_shape.to(device).view(S, 1, 1, 1)
+    blank_normal, blank_extra = blank_maps(batch["normal"], batch["extra"])
+    out["normal"] = torch.where(keep[:, None], batch["normal"], blank_normal)
+    out["extra"] = torch.where(keep[:, None], batch["extra"], blank_extra)
+    ref_normal, ref_extra = blank_maps(batch["reference_conditions"][:, 4:7], batch["reference_extra"])
     out["reference_conditions"] = torch.cat([batch["reference_conditions"][:, :4],
-                                             ref_normal * k.view(S, 1, 1, 1) + (1 - k.view(S, 1, 1, 1))], dim=1)
-    out["reference_extra"] = batch["reference_extra"] * k.view(S, 1, 1, 1)
+                                             torch.where(keep, batch["reference_conditions"][:, 4:7], ref_normal)], 1)
+    out["reference_extra"] = torch.where(keep, batch["reference_extra"], ref_extra)
     return out
-
-
-@torch.no_grad()
-def sample_faces(model, item: dict, seed: int = 0, steps: int = 20, strength: float = 0.6,
-                 use_shape: bool = True) -> torch.Tensor:
-    """The model's faces for a dataset item through the stage's sampler: [N, 4, s, s] in [0, 1]
-    (`use_shape` False: no shape tokens; blank the item's maps too, as `drop_streams` does)."""
-    from humanmv.pipelines.mvdiff import MVDiffPipeline
-
-    tokens = model.extra_tokens(item["identity"][None], torch.as_tensor([bool(item["has_identity"])]),
-                                item["shape"][None], torch.as_tensor([use_shape]))[0]
-    return MVDiffPipeline(model.unet)(item["reference"], item["reference_conditions"], item["coarse"], item["normal"],
-                                      item["camera"], num_inference_steps=steps, guidance_scale=1.0, strength=strength,
-                                      generator=torch.Generator().manual_seed(seed), extra_tokens=tokens,
-                                      extra_conditions=item["extra"], reference_extra_conditions=item["reference_extra"])
 
 
 @register_recipe
@@ -122,7 +110,7 @@ class FaceRecipe(Recipe):
         config = face_model_config(options.config)
         self.body = AnnyBody()
         shape_dim = 6 + len(self.body.expression_names)
-        model = FaceStageModel(config, FaceTokensConfig(config.cross_attention_dim, shape_dim,
+        model = FaceStageModel.create(config, FaceTokensConfig(config.cross_attention_dim, shape_dim,
                                                         identity_tokens=options.identity_tokens,
                                                         shape_tokens=options.shape_tokens))
         self.noise_scheduler = noise_scheduler_for(config)
@@ -154,12 +142,13 @@ class FaceRecipe(Recipe):
 
     def write_samples(self, path: Path, objects: TrainObjects, item: dict, cfg: TrainConfig) -> None:
         from humanmv.io.grid import save_grid
+        from humanmv.pipelines.face_refine import refine_face_crops
 
         model = objects.emas["model"].model
         was_training = model.training
         model.eval()
         try:
-            faces = sample_faces(model, item, seed=cfg.seed)
+            faces = refine_face_crops(model, item, generator=torch.Generator().manual_seed(cfg.seed))
         finally:
             model.train(was_training)
         rows = torch.cat([item["coarse"], faces, item["target"]]).clamp(0, 1).permute(0, 2, 3, 1)

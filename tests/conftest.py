@@ -82,3 +82,43 @@ def bench_split(tmp_path_factory) -> Path:
         write_subject(out / "subjects" / folder.name, read_subject(folder, views=BENCH_VIEWS))
     (out / "manifest.json").write_text((full / "manifest.json").read_text())
     return out
+
+
+@pytest.fixture(scope="session")
+def head360_data(tmp_path_factory) -> Path:
+    """A 3-subject head-train-haired dataset (36-view rings; subjects 1 and 2 in the train
+    split) with the prior's head-mode views prepared (ROOT/prior-head/)."""
+    from humanmv.data.synth import synthesize
+    from humanmv.pipelines.prior_views import prepare_prior_views
+    from humanmv.studio import Studio
+
+    root = tmp_path_factory.mktemp("head360_data") / "ds"
+    synthesize(root, "head-train-haired", 3, seed=3)
+    prepare_prior_views(root, lambda: Studio(texture_size=256), mode="head")
+    return root
+
+
+@pytest.fixture(scope="session")
+def head360_checkpoint(head360_data, tmp_path_factory) -> Path:
+    """A head360 checkpoint folder (back/ + main/) of tiny models, each trained 2 steps by
+    `humanmv train head360` on `head360_data`."""
+    import shutil
+
+    from humanmv.train.config import TrainConfig
+    from humanmv.train.loop import run_training
+    from humanmv.train.recipes.head360 import Head360Options
+
+    runs = tmp_path_factory.mktemp("head360_runs")
+    folder = runs / "checkpoint"
+    folder.mkdir()
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for stage in ("back", "main"):
+            cfg = TrainConfig(data=str(head360_data), out=str(runs / stage), steps=2, warmup_steps=1,
+                              checkpoint_every=2, sample_every=2, log_every=1, quiet=True, lr=1e-3)
+            run_training("head360", cfg, Head360Options(stage=stage, config="tiny", views=3))
+            shutil.copytree(runs / stage / "final", folder / stage)
+    finally:
+        torch.set_num_threads(before)
+    return folder

@@ -24,6 +24,7 @@ def bench(
     clip_weights: Optional[Path] = typer.Option(None, "--clip-weights", help="CLIP ViT-B/32 image-encoder weights for CLIP similarity."),
     views: int = typer.Option(16, "--views", help="--real: orbit views per photo."),
     size: int = typer.Option(256, "--size", help="--real: view size in pixels."),
+    fit_mode: str = typer.Option("auto", "--mode", help="How generators fit each input: auto, body or head (a portrait bench: head; head-only generators always fit heads)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing results folder."),
     quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
 ) -> None:
@@ -37,6 +38,8 @@ def bench(
 
     if (split is None) == (real is None):  # everything is checked before any work
         raise ConfigError("give either --split DIR (a `humanmv synth` dataset) or --real DIR (photos)")
+    if fit_mode not in ("auto", "body", "head"):
+        raise ConfigError(f"--mode must be auto, body or head, got {fit_mode!r}")
     check_methods(method)
     if split is not None:
         from humanmv.eval.bench import check_split, split_folders
@@ -58,7 +61,7 @@ def bench(
     from humanmv.eval.bench import Bench
     from humanmv.eval.report import results_markdown, write_results
 
-    runner = Bench(method, nets)  # loads every method's models: a broken checkpoint fails here
+    runner = Bench(method, nets, mode=fit_mode)  # loads every method's models: a broken checkpoint fails here
     with Progress(disable=quiet, transient=True) as bar:
         task = bar.add_task("bench", total=None)
         tick = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
@@ -69,7 +72,7 @@ def bench(
 
             results, inputs = run_photos(runner, paths, views, size, tick)
     mode = "split" if split is not None else "real"
-    run = {"split": str(split) if split else None, "real": str(real) if real else None, "methods": method,
+    run = {"fit_mode": fit_mode, "split": str(split) if split else None, "real": str(real) if real else None, "methods": method,
            "method_settings": runner.settings(), "subset": subset, "views": views if real else None, "size": size if real else None}
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
         summary = write_results(tmp, results, inputs, mode, run)

@@ -121,7 +121,9 @@ def score_views(result: SubjectResult, pred: Views, views: torch.Tensor, cameras
 class Bench:
     """Runs methods on subject folders. Build once: the methods load their models here."""
 
-    def __init__(self, methods: list[str], nets: MetricNets | None = None, texture_size: int = 512) -> None:
+    def __init__(self, methods: list[str], nets: MetricNets | None = None, texture_size: int = 512,
+                 mode: str = "auto") -> None:
+        """mode: how the generators fit each input ("auto"; "head" for a portrait bench)."""
         check_methods(methods)
         from humanmv.perception.identity import FaceIdentifier
 
@@ -130,7 +132,7 @@ class Bench:
         self.identifier = FaceIdentifier()
         self.texture_size = texture_size
         self._studio = None
-        self.predictors = {m: make_predictor(m, self.studio) for m in methods}
+        self.predictors = {m: make_predictor(m, self.studio, mode) for m in methods}
 
     def settings(self) -> dict:
         """What each method runs: its generator, options, weights and stages (results.json)."""

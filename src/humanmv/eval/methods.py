@@ -63,13 +63,14 @@ def check_methods(methods: list[str]) -> None:
         GeneratorChoice.parse(method)
 
 
-def make_predictor(method: str, studio_factory) -> Any:
-    """The predictor for `method`; `studio_factory()` gives the shared Studio (built once)."""
+def make_predictor(method: str, studio_factory, mode: str = "auto") -> Any:
+    """The predictor for `method`; `studio_factory()` gives the shared Studio (built once);
+    mode: how generators fit the input ("auto", "body", "head")."""
     if method == "copy-input":
         return CopyInput()
     from humanmv.generators import GeneratorChoice
 
-    return GeneratorMethod(studio_factory(), GeneratorChoice.parse(method))
+    return GeneratorMethod(studio_factory(), GeneratorChoice.parse(method), mode)
 
 
 def _rig(gt: Views):
@@ -102,20 +103,26 @@ class GeneratorMethod:
     from its input view (the ground-truth cameras carried into the fit's frame,
     `cameras.align_to_fit`), or on a real photo."""
 
-    def __init__(self, studio, choice) -> None:
-        self.studio, self.choice = studio, choice
+    def __init__(self, studio, choice, mode: str = "auto") -> None:
+        from humanmv.generators.registry import check_mode
+
+        if mode in ("body", "head"):
+            check_mode(choice.spec, mode)  # a head-only generator on a body bench fails before any work
+        elif choice.spec.modes == ("head",):
+            mode = "head"  # a head generator fits portraits in head mode
+        self.studio, self.choice, self.mode = studio, choice, mode
         studio.load(choice)  # load its models now: a broken checkpoint fails before any subject
 
     def __call__(self, gt: Views, name: str) -> Views:
         from humanmv.pipelines.prior_views import generate_for_subject
 
-        result = generate_for_subject(self.studio, gt, name, self.choice, cameras=_rig(gt))
+        result = generate_for_subject(self.studio, gt, name, self.choice, cameras=_rig(gt), mode=self.mode)
         v = result.views
         shells = [s.kind for s in result.avatar.shell_specs or []] if result.avatar is not None else []
         return Views(v.cameras, rgb=v.rgb, mask=v.mask, depth=v.depth, normal=v.normal, meta={"shells": shells})
 
     def photo(self, image: Any, views: int, size: int) -> PhotoPrediction:
-        result = self.studio.generate(image, self.choice, views=views, size=size)
+        result = self.studio.generate(image, self.choice, views=views, size=size, mode=self.mode)
         v = result.views
         photo_camera = result.fit.fit.camera
         if result.choice.reconstruct == "none":  # no avatar of its own: the generator at the photo's camera

@@ -29,7 +29,7 @@ from humanmv.errors import ConfigError
 from humanmv.options import NoOptions
 
 BUILTIN_MODULES = ("humanmv.generators.prior", "humanmv.generators.mvdiff", "humanmv.generators.gan3d",
-                   "humanmv.generators.face_stage")
+                   "humanmv.generators.face_stage", "humanmv.generators.head360")
 RESERVED_NAMESPACES = ("reconstruct",)
 MODES = ("body", "head")
 _PLURAL = {"body": "bodies", "head": "heads"}

@@ -82,17 +82,34 @@ def crop_square(images: torch.Tensor, box: tuple[float, float, float], size: int
 REFERENCE_FILL = torch.tensor([1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0])  # white RGB, alpha 0, white normals
 
 
+def framing_box(centre: torch.Tensor, view_w2c: torch.Tensor, view_K: torch.Tensor, view_height: int,
+                photo_w2c: torch.Tensor, photo_K: torch.Tensor) -> tuple[float, float, float]:
+    """The square (x0, y0, side) in photo pixels that frames what a target view shows: the
+    view (w2c [4, 4], K [3, 3], `view_height` pixels) aims at `centre` [3] (world); its height
+    at the centre's depth, seen from the photo camera (w2c [4, 4], K [3, 3]) around the
+    centre's projection. The head generator's reference: the photo at its views' framing."""
+    def depth(w2c: torch.Tensor) -> torch.Tensor:
+        return (w2c[:3, :3].float() @ centre.float() + w2c[:3, 3].float())
+    metres = float(depth(view_w2c)[2]) * view_height / float(view_K[1, 1])  # view height at the centre
+    p = depth(photo_w2c)
+    K = photo_K.float()
+    u, v = float(K[0, 0] * p[0] / p[2] + K[0, 2]), float(K[1, 1] * p[1] / p[2] + K[1, 2])
+    side = metres * float(K[1, 1]) / float(p[2])
+    return u - side / 2, v - side / 2, side
+
+
 def reference_inputs(photo: torch.Tensor, person_mask: torch.Tensor, render_rgb: torch.Tensor,
                      render_mask: torch.Tensor, render_normal: torch.Tensor,
-                     size: int) -> tuple[torch.Tensor, torch.Tensor]:
+                     size: int, box: tuple[float, float, float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The model's reference: the photo and the prior's render at the photo camera, both
-    cropped to the same square around the person and resized to `size`.
+    cropped to the same square (`box` (x0, y0, side) in pixels; default the square round the
+    person, `person_box`) and resized to `size`.
 
     photo (H, W, 3), person_mask (H, W) in [0, 1]; render_rgb (H, W, 3), render_mask (H, W),
     render_normal (H, W, 3) camera normals: the prior seen from the photo camera.
     Returns reference (4, size, size) and reference_conditions (7, size, size).
     """
-    box = person_box(person_mask)
+    box = person_box(person_mask) if box is None else box
     reference = crop_square(view_tensors(photo[None], person_mask[None]), box, size, REFERENCE_FILL[:4])[0]
     conditions = view_tensors(render_rgb[None], render_mask[None], render_normal[None])
     return reference, crop_square(conditions, box, size, REFERENCE_FILL)[0]

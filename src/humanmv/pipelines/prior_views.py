@@ -5,6 +5,7 @@ conditions mvdiff trains on (`prepare_prior_views`, read by `data.mvdiff_pairs`)
     ROOT/prior/<subject>/   subject format (data.format): rgb, normal, mask, depth at every
                             camera of the subject (rig + "input"), cameras in the FIT's frame
     ROOT/prior/failed.json  subjects the prior could not fit, with the reason
+    ROOT/prior-head/        the same, the input fitted in head mode (`prior_folder(root, "head")`)
 """
 
 from __future__ import annotations
@@ -24,16 +25,27 @@ from humanmv.pipelines.fitting import PhotoFit
 from humanmv.views import Views
 
 
-def fit_input_view(studio, gt: Views, name: str, cameras: Cameras | None = None) -> tuple[LoadedImage, PhotoFit, Cameras]:
-    """Fit a synthetic subject's input view (its last view) as a photo and carry `cameras`
-    (default: every camera of the subject) into the fit's frame through the input camera
-    (`cameras.align_to_fit`). Returns (the input as a photo, its fit, the carried cameras)."""
+PRIOR_FOLDERS = {"auto": "prior", "head": "prior-head"}
+
+
+def prior_folder(root: str | os.PathLike[str], mode: str = "auto") -> Path:
+    """Where `prepare_prior_views(root, ..., mode=mode)` stores the prior's views."""
+    assert mode in PRIOR_FOLDERS, mode
+    return Path(root) / PRIOR_FOLDERS[mode]
+
+
+def fit_input_view(studio, gt: Views, name: str, cameras: Cameras | None = None,
+                   mode: str = "auto") -> tuple[LoadedImage, PhotoFit, Cameras]:
+    """Fit a synthetic subject's input view (its last view) as a photo in `mode` (auto, body,
+    head) and carry `cameras` (default: every camera of the subject) into the fit's frame
+    through the input camera (`cameras.align_to_fit`). Returns (the input as a photo, its fit,
+    the carried cameras)."""
     from humanmv.cameras import align_to_fit
 
     inp = len(gt.cameras) - 1
     on_white = gt[inp].on_white()[0]
     image = LoadedImage((on_white * 255).round().byte().numpy(), None, Path(f"{name}.png"))
-    fit = studio.fitter(image, mode="auto")
+    fit = studio.fitter(image, mode=mode)
     fitted, true = fit.photo_render["depth"], gt.depth[inp]
     if not bool((fitted > 0).any()) or not bool((true > 0).any()):
         raise ConfigError(f"{name}: no depth for the input view; cannot place the fit in the subject's frame")
@@ -43,25 +55,26 @@ def fit_input_view(studio, gt: Views, name: str, cameras: Cameras | None = None)
 
 
 def generate_for_subject(studio, gt: Views, name: str, choice="prior",
-                         cameras: Cameras | None = None, seed: int = 0):
-    """A generation from a synthetic subject's input view, at `cameras` (default: every camera
-    of the subject) carried into the fit's frame: the way the bench scores a method on a
-    subject. choice: a generator name or a `generators.GeneratorChoice`. Returns the
-    `studio.GenerationResult`."""
-    image, fit, cams = fit_input_view(studio, gt, name, cameras)
+                         cameras: Cameras | None = None, seed: int = 0, mode: str = "auto"):
+    """A generation from a synthetic subject's input view (fitted in `mode`), at `cameras`
+    (default: every camera of the subject) carried into the fit's frame: the way the bench
+    scores a method on a subject. choice: a generator name or a `generators.GeneratorChoice`.
+    Returns the `studio.GenerationResult`."""
+    image, fit, cams = fit_input_view(studio, gt, name, cameras, mode)
     return studio.generate(image, choice, cameras=cams, photo_fit=fit, seed=seed)
 
 
 def prepare_prior_views(root: Path, make_studio: Callable[[], Any], progress: Callable[[int, int], None] | None = None,
-                        split: str | None = None) -> int:
-    """Fit the prior to every subject's input view and store its views under ROOT/prior/
-    (resumable: finished subjects are skipped). `make_studio()` gives the `humanmv.Studio` to
-    run it with (called only when there is work). Returns how many subjects were prepared now."""
+                        split: str | None = None, mode: str = "auto") -> int:
+    """Fit the prior to every subject's input view (in `mode`: "auto" or "head") and store its
+    views under `prior_folder(root, mode)` (resumable: finished subjects are skipped).
+    `make_studio()` gives the `humanmv.Studio` to run it with (called only when there is work).
+    Returns how many subjects were prepared now."""
     root = Path(root)
     names = finished_subjects(root, split)
     if not names:
         raise ConfigError(f"{root}: no finished subjects; write some with `humanmv synth --out {root}`")
-    out = root / "prior"
+    out = prior_folder(root, mode)
     out.mkdir(exist_ok=True)
     failed_path = out / "failed.json"
     failed = json.loads(failed_path.read_text()) if failed_path.is_file() else {}
@@ -72,7 +85,7 @@ def prepare_prior_views(root: Path, make_studio: Callable[[], Any], progress: Ca
         if name in todo:
             gt = read_subject(root / "subjects" / name, layers=("rgb", "mask", "depth"))
             try:
-                result = generate_for_subject(studio, gt, name, "prior")
+                result = generate_for_subject(studio, gt, name, "prior", mode=mode)
                 fit, views = result.fit, result.views
             except HumanMVError as err:  # a subject the prior cannot fit is skipped, and said why
                 failed[name] = str(err).splitlines()[0]

@@ -11,7 +11,7 @@ import typer
 if TYPE_CHECKING:
     from humanmv.train.config import Options, TrainConfig
 
-train_app = typer.Typer(no_args_is_help=True, help="Train the learned models (view generators, the face stage, the pose lifter, 3DHumanGAN).")
+train_app = typer.Typer(no_args_is_help=True, help="Train the learned models (view generators, the face stage, the head360 stages, the pose lifter, 3DHumanGAN).")
 
 
 @train_app.command("mvdiff")
@@ -168,6 +168,45 @@ def train_face_command(
     cfg = TrainConfig(data=str(data), out=str(out), quiet=quiet, **{k: v for k, v in loop.items() if v is not None})
     options = FaceOptions(**{k: v for k, v in own.items() if v is not None})
     _train("face", cfg, options, resume, {k for k, v in {**loop, **own}.items() if v is not None})
+
+
+@train_app.command("head360")
+def train_head360_command(
+    data: Path = typer.Option(..., "--data", help="Dataset folder written by `humanmv synth --preset head-train-haired` (head-mode prior views are fitted if missing)."),
+    out: Path = typer.Option(..., "--out", help="Run folder: checkpoint-<step>/, samples/, log.jsonl, final/."),
+    stage: Optional[str] = typer.Option(None, "--stage", help="back (the back-view generator), main (the multi-view model) or consistency (view-sequence blocks on a main model) (default main)."),
+    config: Optional[str] = typer.Option(None, "--config", help="Model config when not --init-from: tiny or small (default small)."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from this exported model (a run's final/, weights/mvdiff-small); consistency: the main model, required."),
+    views: Optional[int] = typer.Option(None, "--views", help="Target views per subject (default 8; back: 1)."),
+    sequence: Optional[str] = typer.Option(None, "--sequence", help="continuous (runs of neighbouring views) or random (the ablation) (default continuous)."),
+    window: Optional[int] = typer.Option(None, "--window", help="consistency: each view attends to this many neighbours, odd; 0 = all views of a pass (default 0)."),
+    colour_augment: Optional[float] = typer.Option(None, "--colour-augment", help="Share of subjects with one colour transform on input and targets alike (default 0.8 for back, 0.5 otherwise)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Total optimisation steps (default 10000)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Subjects per step and process (default 1)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default 2e-4)."),
+    ema_decay: Optional[float] = typer.Option(None, "--ema-decay", help="Decay of the model's EMA, the exported model (default 0.999)."),
+    warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Linear warm-up steps (default 500)."),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints (default 1000)."),
+    sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Steps between sample grids, 0 = never (default 1000)."),
+    log_every: Optional[int] = typer.Option(None, "--log-every", help="Steps between log lines (default 10)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (same seed, same run; default 0)."),
+    num_workers: Optional[int] = typer.Option(None, "--num-workers", help="Data loader worker processes (default 0)."),
+    mixed_precision: Optional[str] = typer.Option(None, "--mixed-precision", help="auto, no, fp16 or bf16 (default auto: half on a GPU)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="Only print errors."),
+) -> None:
+    """Train a stage of the head360 generator (back view, multi-view, view consistency) on synthetic portraits."""
+    from humanmv.train.config import TrainConfig
+    from humanmv.train.recipes.head360 import Head360Options
+
+    loop = {"steps": steps, "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay, "warmup_steps": warmup_steps,
+            "checkpoint_every": checkpoint_every, "sample_every": sample_every, "log_every": log_every,
+            "seed": seed, "num_workers": num_workers, "mixed_precision": mixed_precision}
+    own = {"stage": stage, "config": config, "init_from": None if init_from is None else str(init_from),
+           "views": views, "sequence": sequence, "window": window, "colour_augment": colour_augment}
+    cfg = TrainConfig(data=str(data), out=str(out), quiet=quiet, **{k: v for k, v in loop.items() if v is not None})
+    options = Head360Options(**{k: v for k, v in own.items() if v is not None})
+    _train("head360", cfg, options, resume, {k for k, v in {**loop, **own}.items() if v is not None})
 
 
 def _train(recipe: str, cfg: "TrainConfig", options: "Options", resume: bool, given: set[str]) -> None:

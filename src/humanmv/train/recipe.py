@@ -16,7 +16,7 @@ everything else: accelerate, the run folder, seeding, batches, logging, checkpoi
 
     run_training("mine", TrainConfig(out="runs/a"), MyOptions())    # or `get_recipe("mine")`
 
-The built-in recipes ("mvdiff", "pose-lifter", "gan3d", "face") register when first asked for by name.
+The built-in recipes ("mvdiff", "pose-lifter", "gan3d", "face", "head360") register when first asked for by name.
 """
 
 from __future__ import annotations
@@ -135,7 +135,8 @@ class Recipe:
 
 _RECIPES: dict[str, type[Recipe]] = {}
 _BUILTIN = {"mvdiff": "humanmv.train.recipes.mvdiff", "pose-lifter": "humanmv.train.recipes.pose_lifter",
-            "gan3d": "humanmv.train.recipes.gan3d", "face": "humanmv.train.recipes.face"}
+            "gan3d": "humanmv.train.recipes.gan3d", "face": "humanmv.train.recipes.face",
+            "head360": "humanmv.train.recipes.head360"}
 
 
 def register_recipe(cls: type[Recipe]) -> type[Recipe]:

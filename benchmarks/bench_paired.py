@@ -24,7 +24,8 @@ import numpy as np
 
 # metric -> (direction: +1 higher is better, -1 lower is better)
 DIRECTION = {"psnr": 1, "ssim": 1, "iou": 1, "lpips": -1, "st_lpips": -1, "csim": 1, "i2oid": 1,
-             "hue_drift": -1, "outside_body": -1, "face_crop_psnr": 1, "face_crop_ssim": 1, "face_crop_st_lpips": -1}
+             "hue_drift": -1, "outside_body": -1, "face_crop_psnr": 1, "face_crop_ssim": 1, "face_crop_st_lpips": -1,
+             "hair_iou": 1, "hair_de": -1, "o2oid": 1}
 PARTS = {"all": lambda az: True, "front": lambda az: abs(((az + 180) % 360) - 180) <= 90,
          "back": lambda az: abs(((az + 180) % 360) - 180) > 90,
          "side": lambda az: 30 <= abs(((az + 180) % 360) - 180) <= 90}  # the face stage's rows (eval.face_crops)
@@ -37,6 +38,9 @@ def subject_value(row: dict, metric: str, part: str) -> float | None:
         return None if drift is None else float(drift["mean"])
     if metric == "outside_body":
         return row.get("outside_body")
+    if metric == "o2oid":                      # the subject's mean pairwise face similarity (all views)
+        o2 = (row.get("identity") or {}).get("O2OID") or {}
+        return float(o2["value"]) if o2.get("available") else None
     values = row.get("cos_to_input") if metric == "i2oid" else row.get(metric)
     if not values:
         return None

@@ -140,6 +140,9 @@ def test_bench_writes_results_and_refuses_bad_input(split, subject, tmp_path, ca
         (["--split", str(split), "--lpips-weights", str(tmp_path / "absent.pth")], "--lpips-weights"),
         (["--split", str(split), "--inception-weights", str(tmp_path / "junk.pth")], "--inception-weights"),
         (["--split", str(split), "--real", str(tmp_path)], "either --split"),
+        (["--split", str(split), "--mode", "sideways"], "--mode must be auto, body or head"),
+        (["--split", str(split), "--method", "head360", "--mode", "body"],
+         "--generator head360 makes heads, not bodies (--mode body)"),
     ):
         assert expected in _fails(capsys, *args, "--out", str(tmp_path / "x")), args
         assert not (tmp_path / "x").exists()

@@ -144,6 +144,11 @@ def test_the_runner_scores_any_predictor(split):
     assert crops["views_side"] == 2 and crops["views_all"] == 5  # az 30 and 330 are side views
     assert s["copy-input"]["face_crops"]["psnr_all"]["mean"] < crops["psnr_all"]["mean"]
     assert "Face crops against ground truth" in results_markdown(s)
+    # The Fréchet distance on ST-LPIPS trunk features: 0 for the ground truth itself.
+    assert abs(s["oracle"]["all"]["frechet_st"]["value"]) < 1e-3
+    assert s["copy-input"]["all"]["frechet_st"]["value"] > 0.01
+    assert "Fréchet (ST-LPIPS features) front" in results_markdown(s)
+    assert oracle.hair_iou is None or all(v is None for v in oracle.hair_iou)  # a body bench without hair shells
 
 
 def test_a_missing_view_file_is_found_before_any_work(split, tmp_path):

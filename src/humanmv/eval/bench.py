@@ -27,6 +27,7 @@ from humanmv.eval.consistency import neighbour_o2oid, reprojection_psnr, ring_pa
 from humanmv.eval.face_crops import face_crop_scores, subject_face_regions
 from humanmv.eval.identity_metrics import cosine, face_embeddings, identity_scores_from_embeddings
 from humanmv.eval.image_metrics import mask_iou, psnr, ssim
+from humanmv.eval.hair_metrics import hair_scores
 from humanmv.eval.methods import check_methods, make_predictor
 from humanmv.eval.nets import MetricNets, clip_to_reference
 from humanmv.views import Views, channels_first, channels_last
@@ -48,7 +49,8 @@ class SubjectResult:
     hue_drift (`real_checks.part_hue_drift`), outside_body (`real_checks.silhouette_outside_body`):
     --real mode, generators only. face_crop_*: PSNR / SSIM / ST-LPIPS of the face crops where the
     ground-truth face is visible (`eval.face_crops`; None per view elsewhere, None for a subject
-    without a body in its meta).
+    without a body in its meta). hair_iou / hair_de: `eval.hair_metrics` where the ground truth
+    shows hair (None per view elsewhere; None for a subject without a labels layer).
     """
 
     subject: str
@@ -77,12 +79,16 @@ class SubjectResult:
     face_crop_psnr: list[float | None] | None = None
     face_crop_ssim: list[float | None] | None = None
     face_crop_st_lpips: list[float | None] | None = None
+    hair_iou: list[float | None] | None = None
+    hair_de: list[float | None] | None = None
     views: torch.Tensor | None = field(default=None, repr=False)  # (C, H, W, 3) on white
     features: np.ndarray | None = field(default=None, repr=False)  # (C, 2048) Inception
     gt_features: np.ndarray | None = field(default=None, repr=False)
+    st_features: np.ndarray | None = field(default=None, repr=False)  # (C, 1152) ST-LPIPS trunk
+    gt_st_features: np.ndarray | None = field(default=None, repr=False)
 
     def to_json(self) -> dict:
-        skip = ("views", "features", "gt_features")
+        skip = ("views", "features", "gt_features", "st_features", "gt_st_features")
         return {k: v for k, v in self.__dict__.items() if k not in skip}
 
 
@@ -148,7 +154,7 @@ class Bench:
 
     def run_subject(self, folder: Path) -> list[SubjectResult]:
         """Every method on one subject folder (its last view is the input)."""
-        gt = read_subject(folder, layers=("rgb", "mask", "depth"))
+        gt = read_subject(folder, layers=("rgb", "mask", "depth", "labels"))
         if gt.cameras.names[-1] != "input":
             raise ConfigError(f"{folder}: the last view must be the 'input' view (a humanmv synth subject)")
         C = len(gt.cameras) - 1
@@ -157,6 +163,7 @@ class Bench:
         input_face = face_embeddings(self.identifier, photo, "input", masks=gt.mask[C:])[0]
         gt_faces = face_embeddings(self.identifier, target, "ground truth", masks=gt.mask[:C])
         gt_features = self.nets.features(target)
+        gt_st_features = self.nets.st_lpips_features(target)
         input_clip = self.nets.clip_embeddings(photo)
         studio = self.studio()
         faces = subject_face_regions(studio.body, studio.renderer, gt.meta, gt.cameras[list(range(C))])
@@ -176,9 +183,13 @@ class Bench:
             r.lpips = self.nets.lpips_per_view(views, target)
             r.st_lpips = self.nets.st_lpips_per_view(views, target)
             r.gt_features = gt_features
+            r.st_features, r.gt_st_features = self.nets.st_lpips_features(views), gt_st_features
             if faces is not None:
                 crops = face_crop_scores(faces, views, target, self.nets.st_lpips)
                 r.face_crop_psnr, r.face_crop_ssim, r.face_crop_st_lpips = crops["psnr"], crops["ssim"], crops["st_lpips"]
+            if gt.labels is not None:
+                hair = hair_scores(views, pred.mask, target, gt.labels[:C])
+                r.hair_iou, r.hair_de = hair["hair_iou"], hair["hair_de"]
             out.append(score_views(r, pred, views, gt.cameras[list(range(C))], self.nets, self.identifier,
                                    input_face, input_clip, gt_faces))
         return out

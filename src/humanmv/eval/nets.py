@@ -31,6 +31,16 @@ class MetricNets:
     clip: Any = None
     st_lpips: Any = None
 
+    def st_lpips_features(self, views: torch.Tensor) -> np.ndarray | None:
+        """(C, 1152) ST-LPIPS AlexNet trunk features of (C, 3, H, W) views (`eval.feature_distances`),
+        None without ST-LPIPS weights: the Fréchet distance reported while Inception is missing."""
+        if self.st_lpips is None:
+            return None
+        from humanmv.eval.feature_distances import lpips_features
+
+        with torch.no_grad():
+            return lpips_features(self.st_lpips, views).numpy()
+
     def st_lpips_per_view(self, pred: torch.Tensor, target: torch.Tensor) -> list[float] | None:
         """(V, 3, H, W) pairs in [0, 1] -> V ST-LPIPS (AlexNet) distances, or None without weights."""
         if self.st_lpips is None:

@@ -42,7 +42,8 @@ def _na(reason: str, short: str) -> dict:
 
 
 NO_GT = _na("no ground truth (--real)", "n/a (no ground truth)")
-METRIC_CELLS = ("psnr", "ssim", "iou", "lpips", "st_lpips", "clip", "csim", "i2oid", "reid_match", "reid_dist", "fid", "kid")
+METRIC_CELLS = ("psnr", "ssim", "iou", "lpips", "st_lpips", "clip", "csim", "i2oid", "reid_match", "reid_dist", "fid", "kid",
+                "frechet_st")
 
 
 def _stat(per_subject: list[float], count: int) -> dict | None:
@@ -88,6 +89,24 @@ def _pooled_fid(rows: list[SubjectResult], keep: Callable[[float], bool]) -> dic
             "kid": {"value": round(k_mean, 6), "std": round(k_std, 6), "count": len(a)}}
 
 
+def _pooled_frechet_st(rows: list[SubjectResult], keep: Callable[[float], bool]) -> dict:
+    """The Fréchet distance between the views' and the ground truth's ST-LPIPS AlexNet trunk
+    features (`eval.feature_distances`; not FID: compare it only with itself)."""
+    from humanmv.eval.fid import fid_from_features
+
+    if rows and all(not r.psnr for r in rows):
+        return {"frechet_st": NO_GT}
+    if not rows or any(r.st_features is None or r.gt_st_features is None for r in rows):
+        return {"frechet_st": _na("ST-LPIPS weights not installed: run `humanmv setup`",
+                                  "unavailable: run humanmv setup")}
+    pick = [np.array([keep(a) for a in r.az], bool) for r in rows]
+    a = np.concatenate([r.st_features[p] for r, p in zip(rows, pick)])
+    b = np.concatenate([r.gt_st_features[p] for r, p in zip(rows, pick)])
+    if min(len(a), len(b)) < 2:
+        return {"frechet_st": _na("fewer than 2 views", "n/a (too few views)")}
+    return {"frechet_st": {"value": round(fid_from_features(a, b), 4), "count": len(a)}}
+
+
 def summarise(results: list[SubjectResult]) -> dict:
     """Per method: counts, failures, seconds, and every metric (see the module docstring)."""
     out: dict = {}
@@ -129,6 +148,7 @@ def summarise(results: list[SubjectResult]) -> dict:
             cells["face_views"] = sum(f for r in rows for f, a in zip(r.face, r.az) if keep(a))
             cells["views"] = sum(keep(a) for r in rows for a in r.az)
             cells.update(_pooled_fid(rows, keep))
+            cells.update(_pooled_frechet_st(rows, keep))
             entry[part] = cells
         o2 = [r.identity["O2OID"]["value"] for r in rows if r.identity and r.identity["O2OID"]["available"]]
         entry["all"]["o2oid"] = _stat(o2, sum(r.identity["O2OID"]["count"] for r in rows if r.identity
@@ -154,6 +174,16 @@ def summarise(results: list[SubjectResult]) -> dict:
                 crops[f"views_{part}"] = sum(v is not None and keep(a) for r in rows
                                              for v, a in zip(r.face_crop_psnr or [], r.az))
             entry["face_crops"] = crops
+        if any(r.hair_iou is not None for r in rows):
+            hair: dict = {}
+            for part, keep in PARTS.items():
+                for name in ("hair_iou", "hair_de"):
+                    get = lambda r, name=name: getattr(r, name)  # noqa: E731
+                    hair[f"{name}_{part}"] = _stat(*_per_view(rows, get, keep)) or _na(
+                        "no ground-truth hair in these views", "n/a (no hair)")
+                hair[f"views_{part}"] = sum(v is not None and keep(a) for r in rows
+                                            for v, a in zip(r.hair_iou or [], r.az))
+            entry["hair"] = hair
         with_pose = [r.pck for r in rows if r.pck is not None and r.pck["total"] > 0]
         if with_pose:
             correct, total = sum(p["correct"] for p in with_pose), sum(p["total"] for p in with_pose)
@@ -211,8 +241,10 @@ def results_markdown(summary: dict, mode: str = "split") -> str:
               _cell(e["all"]["lpips"]), _cell(e["all"]["iou"]),
               str(e["seconds_per_subject"]), str(e["subjects"]), str(e["failed"])] for m, e in s.items()])
         text += "\n### Front views (|az| <= 90) and back views (seed 003)\n\n" + _table(
-            ["method"] + [f"{k} {p}" for p in ("front", "back") for k in ("PSNR", "SSIM", "ST-LPIPS", "CSIM", "FID")],
-            [[m] + [_cell(e[p][k]) for p in ("front", "back") for k in ("psnr", "ssim", "st_lpips", "csim", "fid")]
+            ["method"] + [f"{k} {p}" for p in ("front", "back")
+                          for k in ("PSNR", "SSIM", "ST-LPIPS", "CSIM", "FID", "Fréchet (ST-LPIPS features)")],
+            [[m] + [_cell(e[p][k]) for p in ("front", "back") for k in ("psnr", "ssim", "st_lpips", "csim", "fid",
+                                                                         "frechet_st")]
              for m, e in s.items()])
     text += "\n### Face and identity, face-visible views only (seed 001)\n\n" + _table(
         ["method", "FID", "KID x1e3", "CLIP", "I2OID", "O2OID", "Re-ID match", "Re-ID dist", "face views"],
@@ -226,6 +258,14 @@ def results_markdown(summary: dict, mode: str = "split") -> str:
             ["method"] + [f"{k} {p}" for p in ("side", "all") for k in ("PSNR", "SSIM", "ST-LPIPS")] + ["crops side", "crops all"],
             [[m] + [_cell(c[f"{k}_{p}"]) for p in ("side", "all") for k in ("psnr", "ssim", "st_lpips")]
              + [str(c["views_side"]), str(c["views_all"])] for m, c in crops.items()])
+    hair = {m: e["hair"] for m, e in s.items() if "hair" in e}
+    if hair:
+        text += ("\n### Hair against ground truth (views whose ground truth shows hair; IoU of hair-coloured "
+                 "pixels, CIE-Lab ΔE inside the true hair)\n\n") + _table(
+            ["method"] + [f"{k} {p}" for p in ("front", "back") for k in ("hair IoU", "hair ΔE")]
+            + ["views front", "views back"],
+            [[m] + [_cell(h[f"{k}_{p}"]) for p in ("front", "back") for k in ("hair_iou", "hair_de")]
+             + [str(h["views_front"]), str(h["views_back"])] for m, h in hair.items()])
     text += "\n### View consistency between neighbouring views\n\n" + _table(
         ["method", "reprojection PSNR (dB)", "pairs", "neighbour O2OID", "face pairs"],
         [[m, _cell(e["consistency"]["reprojection_psnr"]), str(e["consistency"]["reprojection_psnr"].get("count", 0)),

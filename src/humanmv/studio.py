@@ -115,6 +115,8 @@ class Studio:
         step = progress or (lambda stage: None)
         timings: dict[str, float] = {}
 
+        if photo_fit is None and mode == "auto" and choice.spec.modes == ("head",):
+            mode = "head"  # a head-only generator: a portrait's shoulders must not make it a body fit
         if photo_fit is None and mode in ("body", "head"):
             check_mode(choice.spec, mode)  # an explicit mode is refused before any work
         stages = self.load(choice)  # a broken checkpoint fails here, before the fit

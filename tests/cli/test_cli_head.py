@@ -115,8 +115,8 @@ def test_generator_without_heads_is_refused_in_head_mode(tmp_path, examples_dir)
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     line = lines[0]
     assert line.startswith("humanmv: error: --generator mvdiff") and "not heads" in line, line
-    listed = [n.strip() for n in line.split("generators for heads:")[1].split(",")]
-    assert listed == ["prior"], line
+    listed = [n.strip() for n in line.split("generators for heads:")[1].split(";")[0].split(",")]
+    assert listed == ["prior", "head360"] and line.endswith("for mvdiff pass --mode body"), line
     assert all("head" in generator_spec(name).modes for name in listed)
     assert "head" not in generator_spec("mvdiff").modes
     assert not out.exists() and not list(tmp_path.iterdir())  # no temporary folder left either

@@ -58,7 +58,7 @@ def test_a_body_request_names_mode_head(studio, examples_dir):
     from humanmv.io.images import load_image
 
     with pytest.raises(ConfigError, match=r"--generator head360 makes heads, not bodies \(--mode body\); "
-                                          r"generators for bodies: .*prior"):
+                                          r"generators for bodies: .*prior.*; for head360 pass --mode head"):
         studio.generate(load_image(examples_dir / "astronaut.jpg"), "head360", mode="body")
 
 
@@ -72,3 +72,24 @@ def test_a_checkpoint_of_another_generator_is_refused_naming_the_file(studio, tm
         studio.load(GeneratorChoice.make("head360", {"checkpoint": str(tmp_path)}))
     with pytest.raises(CheckpointError, match=r"back/back: missing; a head360 checkpoint holds back/ and main/"):
         studio.load(GeneratorChoice.make("head360", {"checkpoint": str(tmp_path / "back")}))
+
+
+def test_switching_the_view_consistency_off_makes_its_blocks_the_identity():
+    from humanmv.generators.head360 import switch_off_view_sequence
+    from humanmv.models import MultiViewUNet, get_config
+    import dataclasses
+
+    torch.manual_seed(0)
+    plain = MultiViewUNet(get_config("tiny")).eval()
+    with_blocks = MultiViewUNet(dataclasses.replace(get_config("tiny"), view_sequence=True)).eval()
+    with_blocks.load_state_dict(plain.state_dict(), strict=False)
+    for block in with_blocks.view_sequence.values():  # trained blocks: no longer the identity
+        torch.nn.init.normal_(block.to_out.weight, std=0.5)
+    s = plain.config.sample_size
+    args = (torch.randn(1, 3, 4, s, s), torch.tensor([500]), torch.rand(1, 3, 7, s, s), torch.zeros(1, 3, 12),
+            torch.rand(1, 4, s, s), torch.rand(1, 7, s, s))
+    with torch.no_grad():
+        assert not torch.allclose(with_blocks(*args), plain(*args), atol=1e-5)
+        switch_off_view_sequence(with_blocks)
+        assert torch.allclose(with_blocks(*args), plain(*args), atol=1e-5)
+    switch_off_view_sequence(plain)  # a model without blocks: nothing to do

@@ -93,4 +93,5 @@ def test_names_cannot_collide():
 
 def test_a_body_generator_refuses_a_head_naming_the_ones_that_do():
     text = _message(check_mode, generator_spec("mvdiff"), "head")
-    assert "--generator mvdiff makes bodies, not heads (--mode head); generators for heads: prior, toy" in text
+    assert ("--generator mvdiff makes bodies, not heads (--mode head); generators for heads: prior, head360, toy; "
+            "for mvdiff pass --mode body") in text

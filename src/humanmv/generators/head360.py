@@ -16,7 +16,8 @@ shoulders all round, in head mode.
    mesh), with the prior's normals and depth.
 
 Ablation switches (options): back_view=False gives the main model the prior's back render as
-its back stream; dual_reference=False gives it the photo alone; strength=1 starts from noise.
+its back stream; dual_reference=False gives it the photo alone; view_consistency=False makes
+the view-sequence blocks the identity; strength=1 starts from noise.
 
 Checkpoint folder: back/ and main/, each an exported `humanmv train head360` stage
 (MVDiffPipeline folder + head360_stage.json).
@@ -43,8 +44,8 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "weights" / "head3
 
 @dataclass
 class Head360Options:
-    """Sampler settings and module switches of head360 (defaults chosen on validation subjects,
-    `benchmarks/head360_tune.py`)."""
+    """Sampler settings and module switches of head360 (defaults chosen on validation subjects of
+    head-train-haired with `humanmv bench --mode head`; README, head360)."""
 
     steps: int = option(20, "denoising steps", minimum=1, maximum=1000)
     strength: float = option(0.8, "3D-aware start: how far the prior's renders are noised (1 = pure noise)",
@@ -56,6 +57,7 @@ class Head360Options:
     window: int = option(8, "neighbouring views denoised jointly (continuous window)", minimum=1, maximum=64)
     back_view: bool = option(True, "draw the back view first (off: the prior's back as the back reference)")
     dual_reference: bool = option(True, "attend to the photo and the back view (off: the photo alone)")
+    view_consistency: bool = option(True, "the checkpoint's view-consistency blocks (off: they are the identity)")
 
 
 def turned_camera(cameras: Cameras, centre: torch.Tensor, degrees: float, name: str = "back") -> Cameras:
@@ -86,6 +88,14 @@ def load_stage(folder: Path, stage: str):
     return MVDiffPipeline.from_pretrained(folder)
 
 
+def switch_off_view_sequence(model) -> None:
+    """Make a MultiViewUNet's view-sequence blocks (if any) the identity they start as: their
+    output projections zeroed (the ablation without the view-consistency module)."""
+    for block in getattr(model, "view_sequence", {}).values():
+        torch.nn.init.zeros_(block.to_out.weight)
+        torch.nn.init.zeros_(block.to_out.bias)
+
+
 class Head360Generator:
     """subject + cameras -> the head all round (see the module docstring)."""
 
@@ -97,6 +107,8 @@ class Head360Generator:
         self.options = options or Head360Options()
         self.back = load_stage(folder / "back", "back")
         self.main = load_stage(folder / "main", "main")
+        if not self.options.view_consistency:
+            switch_off_view_sequence(self.main.model)
         for pipe in (self.back, self.main):
             pipe.model.to(context.device)
         self.renderer = context.renderer

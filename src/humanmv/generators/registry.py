@@ -165,4 +165,4 @@ def check_mode(spec: GeneratorSpec, mode: str) -> None:
         others = ", ".join(available_generators(mode)) or "none"
         made = " and ".join(_PLURAL[m] for m in spec.modes)
         raise ConfigError(f"--generator {spec.name} makes {made}, not {_PLURAL[mode]} (--mode {mode}); "
-                          f"generators for {_PLURAL[mode]}: {others}")
+                          f"generators for {_PLURAL[mode]}: {others}; for {spec.name} pass --mode {spec.modes[0]}")

@@ -210,7 +210,7 @@ def test_metric_networks_from_weight_files(split, subject, weights, tmp_path):
     assert "unavailable" not in "|".join(front_back.split("|")[2:7])  # PSNR .. FID of the front views
     # a ring around the front has no back views: said as such, never as missing weights
     assert "unavailable" not in (out / "results.md").read_text()
-    assert front_back.count("n/a (no views)") == 5 and s["back"]["lpips"]["short"] == "n/a (no views)"
+    assert front_back.count("n/a (no views)") == 6 and s["back"]["lpips"]["short"] == "n/a (no views)"
 
 
 def test_real_photos(examples_dir, tmp_path):

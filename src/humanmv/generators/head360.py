@@ -48,13 +48,13 @@ class Head360Options:
     head-train-haired with `humanmv bench --mode head`; README, head360)."""
 
     steps: int = option(20, "denoising steps", minimum=1, maximum=1000)
-    strength: float = option(0.8, "3D-aware start: how far the prior's renders are noised (1 = pure noise)",
+    strength: float = option(0.7, "3D-aware start: how far the prior's renders are noised (1 = pure noise)",
                              minimum=0.001, maximum=1.0)
     guidance_scale: float = option(1.0, "classifier-free guidance on the references (1 = none)", minimum=0.0)
     scheduler: str = option("ddim", "sampler", choices=("ddim", "dpm"))
     detail: float = option(0.5, "share of the prior's detail above the model's resolution added back",
                            minimum=0.0, maximum=1.0)
-    window: int = option(8, "neighbouring views denoised jointly (continuous window)", minimum=1, maximum=64)
+    window: int = option(6, "neighbouring views denoised jointly (continuous window; trained on 6)", minimum=1, maximum=64)
     back_view: bool = option(True, "draw the back view first (off: the prior's back as the back reference)")
     dual_reference: bool = option(True, "attend to the photo and the back view (off: the photo alone)")
     view_consistency: bool = option(True, "the checkpoint's view-consistency blocks (off: they are the identity)")

@@ -38,7 +38,8 @@ from humanmv.train.data import check_data
 from humanmv.train.ema import EMA
 from humanmv.train.recipe import (Recipe, StepContext, TrainObjects, make_lr_scheduler, make_optimizer, optimize,
                                   register_recipe)
-from humanmv.train.recipes.mvdiff import PRIOR_TEXTURE_SIZE, diffusion_loss, model_folder, noise_scheduler_for
+from humanmv.train.recipes.mvdiff import (PRIOR_TEXTURE_SIZE, diffusion_loss, model_folder, noise_scheduler_for,
+                                         sample_grid)
 
 STAGE_FILE = "head360_stage.json"
 
@@ -92,15 +93,10 @@ def ensure_head_prior_views(root: str | Path, progress: Optional[Callable[[int, 
 
 def stage_of(folder: str | os.PathLike[str]) -> dict:
     """head360_stage.json of an exported stage folder; CheckpointError naming the file."""
-    from humanmv.errors import CheckpointError
+    from humanmv.models.checkpoint import read_json
 
-    path = Path(folder) / STAGE_FILE
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing; not a head360 stage folder (train one with `humanmv train head360`)")
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path}: not valid JSON ({exc}); export the stage again") from exc
+    return read_json(Path(folder) / STAGE_FILE,
+                     "missing; not a head360 stage folder (train one with `humanmv train head360`)")
 
 
 @register_recipe
@@ -165,22 +161,7 @@ class Head360Recipe(Recipe):
         return {"loss": loss, "grad_norm": optimize(ctx, "model", loss)}
 
     def write_samples(self, path: Path, objects: TrainObjects, item: dict, cfg: TrainConfig) -> None:
-        from humanmv.io.grid import save_grid
-        from humanmv.pipelines.mvdiff import MVDiffPipeline
-
-        model = objects.emas["model"].model
-        was_training = model.training
-        model.eval()
-        try:
-            views = MVDiffPipeline(model)(item["reference"], item["reference_conditions"], item["coarse"],
-                                          item["normal"], item["camera"], num_inference_steps=20, guidance_scale=1.0,
-                                          strength=1.0, reference_camera=item["reference_camera"],
-                                          generator=torch.Generator().manual_seed(cfg.seed))
-        finally:
-            model.train(was_training)
-        rows = torch.cat([item["coarse"], views, item["target"]]).clamp(0, 1).permute(0, 2, 3, 1)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_grid(path, rows, cols=item["coarse"].shape[0], pad=2)
+        sample_grid(path, objects.emas["model"].model, item, seed=cfg.seed)
 
     def export(self, folder: Path, objects: TrainObjects, cfg: TrainConfig, options: Head360Options) -> None:
         from humanmv.pipelines.mvdiff import MVDiffPipeline

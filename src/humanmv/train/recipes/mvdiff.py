@@ -149,12 +149,14 @@ def model_folder(path: str | os.PathLike[str]) -> Path:
 
 @torch.no_grad()
 def generate_views(model: nn.Module, item: dict, seed: int = 0, steps: int = 20) -> torch.Tensor:
-    """The model's views of a dataset item through MVDiffPipeline: (N, 4, h, w) in [0, 1]."""
+    """The model's views of a dataset item through MVDiffPipeline: (N, 4, h, w) in [0, 1]
+    (the item's reference streams with their `reference_camera` when it has one)."""
     from humanmv.pipelines.mvdiff import MVDiffPipeline
 
     g = torch.Generator().manual_seed(seed)
     return MVDiffPipeline(model)(item["reference"], item["reference_conditions"], item["coarse"], item["normal"],
-                                 item["camera"], num_inference_steps=steps, generator=g).float().cpu()
+                                 item["camera"], num_inference_steps=steps, generator=g,
+                                 reference_camera=item.get("reference_camera")).float().cpu()
 
 
 def sample_grid(path: str | os.PathLike[str], model: nn.Module, item: dict, seed: int = 0) -> Path:

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import torch
 
 from humanmv.errors import ConfigError
 from humanmv.train.config import Options, TrainConfig
@@ -38,8 +37,8 @@ from humanmv.train.data import check_data
 from humanmv.train.ema import EMA
 from humanmv.train.recipe import (Recipe, StepContext, TrainObjects, make_lr_scheduler, make_optimizer, optimize,
                                   register_recipe)
-from humanmv.train.recipes.mvdiff import (PRIOR_TEXTURE_SIZE, diffusion_loss, model_folder, noise_scheduler_for,
-                                         sample_grid)
+from humanmv.train.recipes.mvdiff import (PRIOR_TEXTURE_SIZE, diffusion_loss, export_pipeline, model_folder,
+                                         noise_scheduler_for, sample_grid)
 
 STAGE_FILE = "head360_stage.json"
 
@@ -164,15 +163,7 @@ class Head360Recipe(Recipe):
         sample_grid(path, objects.emas["model"].model, item, seed=cfg.seed)
 
     def export(self, folder: Path, objects: TrainObjects, cfg: TrainConfig, options: Head360Options) -> None:
-        from humanmv.pipelines.mvdiff import MVDiffPipeline
-
-        model = objects.emas["model"].model
-        was_training = model.training
-        MVDiffPipeline(model).save_pretrained(folder / "pipeline")
-        model.train(was_training)
-        for p in (folder / "pipeline").iterdir():
-            os.replace(p, folder / p.name)
-        (folder / "pipeline").rmdir()
+        export_pipeline(folder, objects.emas["model"].model)
         (folder / STAGE_FILE).write_text(json.dumps({"stage": options.stage, "sequence": options.sequence}) + "\n")
 
     def describe(self, objects: TrainObjects) -> dict[str, Any]:

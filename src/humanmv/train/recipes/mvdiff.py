@@ -175,6 +175,19 @@ def sample_grid(path: str | os.PathLike[str], model: nn.Module, item: dict, seed
     return save_grid(path, images, cols=item["coarse"].shape[0], pad=2)
 
 
+def export_pipeline(folder: Path, model: nn.Module) -> None:
+    """Write `model` as an MVDiffPipeline folder's content (model/, scheduler_config.json) into
+    the empty `folder` (the loop's export folder)."""
+    from humanmv.pipelines.mvdiff import MVDiffPipeline
+
+    was_training = model.training
+    MVDiffPipeline(model).save_pretrained(folder / "pipeline")  # writes its own folder atomically
+    model.train(was_training)
+    for p in (folder / "pipeline").iterdir():
+        os.replace(p, folder / p.name)
+    (folder / "pipeline").rmdir()
+
+
 @register_recipe
 class MVDiffRecipe(Recipe):
     """`humanmv train mvdiff`: MultiViewUNet on MVDiffPairs (see the module docstring)."""
@@ -236,15 +249,7 @@ class MVDiffRecipe(Recipe):
         sample_grid(path, objects.emas["model"].model, item, seed=cfg.seed)
 
     def export(self, folder: Path, objects: TrainObjects, cfg: TrainConfig, options: MVDiffOptions) -> None:
-        from humanmv.pipelines.mvdiff import MVDiffPipeline
-
-        ema_model = objects.emas["model"].model
-        was_training = ema_model.training
-        MVDiffPipeline(ema_model).save_pretrained(folder / "pipeline")  # writes its own folder atomically
-        ema_model.train(was_training)
-        for p in (folder / "pipeline").iterdir():
-            os.replace(p, folder / p.name)
-        (folder / "pipeline").rmdir()
+        export_pipeline(folder, objects.emas["model"].model)
 
     def describe(self, objects: TrainObjects) -> dict[str, Any]:
         return {"model_config": objects.modules["model"].config.to_dict()}

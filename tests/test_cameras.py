@@ -345,3 +345,25 @@ def test_cropped_cameras_map_pixels_by_the_box_and_agree_with_crop_box():
     rows, cols = torch.meshgrid(torch.arange(128) + 0.5, torch.arange(64) + 0.5, indexing="ij")
     row, col = float((out * rows).sum() / out.sum()), float((out * cols).sum() / out.sum())   # the square's centre
     assert abs(col - (105 - 60.5) * 64 / 100) < 0.3 and abs(row - (105 - 20) * 128 / 200) < 0.3, (row, col)
+
+
+def test_azimuths_about_a_centre_are_measured_from_the_reference_camera():
+    from humanmv.cameras import azimuths_about
+
+    cams = orbit_cameras([0.0, 30.0, 90.0, 180.0, 270.0], 0.0, 3.0, 30.0, 64, 64, target=[0.2, 1.5, -0.1])
+    az = azimuths_about(cams.world_to_cam, cams.world_to_cam[1], torch.tensor([0.2, 1.5, -0.1]))
+    expected = torch.tensor([-30.0, 0.0, 60.0, 150.0, -120.0])
+    assert torch.allclose(az, expected, atol=1e-3), az  # the orbit's own azimuths, relative to the reference
+
+
+def test_the_turned_camera_sees_the_centre_from_behind():
+    from humanmv.cameras import turned_about
+
+    centre = torch.tensor([0.1, 1.6, -0.2])
+    front = orbit_cameras([20.0], 0.0, 2.0, 30.0, 64, 48, target=centre.tolist())
+    back = turned_about(front, centre, 180.0)
+    mirrored = (front.centers[0] - centre) * torch.tensor([-1.0, 1.0, -1.0])
+    assert torch.allclose(back.centers[0] - centre, mirrored, atol=1e-5)
+    # still aimed at the centre: it projects to the principal point
+    uv, _ = back.project(centre[None])
+    assert torch.allclose(uv[0, 0], back.K[0, :2, 2], atol=1e-3) and back.sizes.tolist() == [[64, 48]]

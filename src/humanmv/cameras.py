@@ -384,14 +384,43 @@ def framing_distance(radius: float, fov_deg: float, margin: float = 1.1) -> floa
     return margin * radius / math.sin(math.radians(fov_deg) / 2)
 
 
+def focus_centre(points: torch.Tensor) -> torch.Tensor:
+    """(3,) the middle of the bounding box of `points` (N, 3): what orbit views aim at."""
+    return (points.min(0).values + points.max(0).values) / 2
+
+
+def azimuths_about(world_to_cam: torch.Tensor, reference_w2c: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+    """(C,) azimuth in degrees, in [-180, 180), of each camera (world_to_cam (C, 4, 4)) about
+    the vertical (world Y) axis through `centre` (3,), measured from the camera
+    `reference_w2c` (4, 4) (e.g. the photo's): 0 = where the reference stands, positive the
+    way `orbit_cameras` azimuths grow."""
+    def angle(m: torch.Tensor) -> torch.Tensor:
+        rot, t = m[..., :3, :3], m[..., :3, 3:]
+        pos = -(rot.transpose(-1, -2) @ t)[..., 0] - centre.float()
+        return torch.atan2(pos[..., 0], pos[..., 2])
+    rel = torch.rad2deg(angle(world_to_cam.float()) - angle(reference_w2c.float()))
+    return torch.remainder(rel + 180.0, 360.0) - 180.0
+
+
+def turned_about(cameras: "Cameras", centre: torch.Tensor, degrees: float, name: str = "turned") -> "Cameras":
+    """The one camera `cameras` (1 view) turned by `degrees` about the vertical (world Y) axis
+    through `centre` (3,): same intrinsics and size, the subject seen from another side."""
+    a = math.radians(degrees)
+    rot = torch.tensor([[math.cos(a), 0.0, math.sin(a)], [0.0, 1.0, 0.0], [-math.sin(a), 0.0, math.cos(a)]])
+    move = torch.eye(4)
+    move[:3, :3] = rot
+    move[:3, 3] = centre.float() - rot @ centre.float()     # p -> R (p - c) + c
+    w2c = cameras.world_to_cam[:1].float() @ torch.linalg.inv(move)
+    return Cameras.with_sizes(cameras.K[:1].clone(), w2c, cameras.sizes[:1], [name])
+
+
 def orbit_cameras_around(points: torch.Tensor, az_deg: Sequence[float] | torch.Tensor,
                          el_deg: Sequence[float] | torch.Tensor | float = 0.0, fov_deg: float = 40.0,
                          width: int = 512, height: int = 512, margin: float = 1.1,
                          names: list[str] | None = None) -> Cameras:
     """Orbit cameras aimed at the centre of `points` (N, 3), far enough that the points'
     bounding sphere fits in every view: the framing used for body and head view sets."""
-    lo, hi = points.min(0).values, points.max(0).values
-    centre = (lo + hi) / 2
+    centre = focus_centre(points)
     radius = float((points - centre).norm(dim=-1).max())
     fov = fov_deg if width >= height else math.degrees(
         2 * math.atan(math.tan(math.radians(fov_deg) / 2) * width / height))

@@ -28,7 +28,7 @@ import torch
 from humanmv.cameras import Cameras
 from humanmv.generators.base import GeneratorContext, check_generated
 from humanmv.generators.choice import GeneratorChoice
-from humanmv.generators.registry import check_mode
+from humanmv.generators.registry import check_mode, fit_mode_for
 from humanmv.io.images import LoadedImage
 from humanmv.perception import Perception
 from humanmv.pipelines.fitting import FitPipeline, PhotoFit
@@ -115,8 +115,7 @@ class Studio:
         step = progress or (lambda stage: None)
         timings: dict[str, float] = {}
 
-        if photo_fit is None and mode == "auto" and choice.spec.modes == ("head",):
-            mode = "head"  # a head-only generator: a portrait's shoulders must not make it a body fit
+        mode = fit_mode_for(choice.spec, mode) if photo_fit is None else mode
         if photo_fit is None and mode in ("body", "head"):
             check_mode(choice.spec, mode)  # an explicit mode is refused before any work
         stages = self.load(choice)  # a broken checkpoint fails here, before the fit

@@ -95,3 +95,12 @@ def test_a_body_generator_refuses_a_head_naming_the_ones_that_do():
     text = _message(check_mode, generator_spec("mvdiff"), "head")
     assert ("--generator mvdiff makes bodies, not heads (--mode head); generators for heads: prior, head360, toy; "
             "for mvdiff pass --mode body") in text
+
+
+def test_auto_mode_fits_heads_for_a_head_only_generator():
+    from humanmv.generators.registry import fit_mode_for
+
+    assert fit_mode_for(generator_spec("head360"), "auto") == "head"
+    assert fit_mode_for(generator_spec("head360"), "body") == "body"  # refused later, by check_mode
+    assert fit_mode_for(generator_spec("prior"), "auto") == "auto"
+    assert fit_mode_for(generator_spec("mvdiff"), "auto") == "auto"

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from humanmv.cameras import azimuths_about
 from humanmv.data.colour_augment import apply_colour_jitter, sample_colour_jitter
 from humanmv.data.format import finished_subjects, read_subject
 from humanmv.errors import ConfigError
@@ -42,18 +43,6 @@ from humanmv.models.inputs import framing_box, reference_inputs, resize_views, v
 
 STAGES = ("back", "main", "consistency")
 SEQUENCES = ("continuous", "random")
-
-
-def ring_azimuths_from_input(w2c: torch.Tensor, input_w2c: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
-    """Azimuth in degrees ((-180, 180], positive towards the input camera's right) of each
-    camera (w2c [N, 4, 4]) around the vertical axis through `centre` [3] (world, Y up),
-    relative to the input camera (input_w2c [4, 4])."""
-    def angle(m: torch.Tensor) -> torch.Tensor:
-        rot, t = m[..., :3, :3], m[..., :3, 3:]
-        pos = -(rot.transpose(-1, -2) @ t)[..., 0] - centre
-        return torch.atan2(pos[..., 0], pos[..., 2])
-    rel = torch.rad2deg(angle(w2c.float()) - angle(input_w2c.float()))
-    return torch.remainder(rel + 180.0, 360.0) - 180.0
 
 
 class Head360Views(Dataset):
@@ -100,7 +89,7 @@ class Head360Views(Dataset):
         all_cams = read_subject(prior_dir, layers=()).cameras
         w2c = all_cams.world_to_cam
         centre = all_cams[ring].centers.mean(0)  # the ring's evenly spread cameras: its middle
-        az = ring_azimuths_from_input(w2c[ring], w2c[inp], centre)
+        az = azimuths_about(w2c[ring], w2c[inp], centre)
         order = [ring[i] for i in torch.argsort(az).tolist()]
         back, front = ring[int(torch.argmax(az.abs()))], ring[int(torch.argmin(az.abs()))]
         picks = self._picks(order, back, rng)
@@ -115,7 +104,7 @@ class Head360Views(Dataset):
                           pr.cameras.K[-1])
         photo, photo_cond = reference_inputs(gt.rgb[-1], gt.mask[-1], pr.rgb[-1], pr.mask[-1], pr.normal[-1],
                                              self.size, box)
-        item_az = ring_azimuths_from_input(cams[:n], cams[-1], centre)
+        item_az = azimuths_about(cams[:n], cams[-1], centre)
         refs, ref_cond, ref_cam = [photo], [photo_cond], [identity_camera(1)[0]]
         jitter = sample_colour_jitter(rng) if rng.random() < self.colour_augment else None
         if self.stage != "back":

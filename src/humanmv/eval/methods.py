@@ -104,12 +104,11 @@ class GeneratorMethod:
     `cameras.align_to_fit`), or on a real photo."""
 
     def __init__(self, studio, choice, mode: str = "auto") -> None:
-        from humanmv.generators.registry import check_mode
+        from humanmv.generators.registry import check_mode, fit_mode_for
 
-        if mode in ("body", "head"):
+        mode = fit_mode_for(choice.spec, mode)
+        if mode != "auto":
             check_mode(choice.spec, mode)  # a head-only generator on a body bench fails before any work
-        elif choice.spec.modes == ("head",):
-            mode = "head"  # a head generator fits portraits in head mode
         self.studio, self.choice, self.mode = studio, choice, mode
         studio.load(choice)  # load its models now: a broken checkpoint fails before any subject
 

@@ -2,7 +2,7 @@
 shoulders all round, in head mode.
 
 1. The prior renders the textured head-mode avatar at the targets and at a back camera (the
-   front-most target turned 180 deg about the head's vertical axis): coarse RGBA + normals, the
+   front-most target turned 180 deg about the head's vertical axis, `cameras.turned_about`): coarse RGBA + normals, the
    geometry conditions and the 3D-aware start (`strength` < 1: denoising starts from the prior's
    renders noised to that strength; 1 = from pure noise).
 2. The back-view generator (`back/`) draws the view behind the head from the photo alone (one
@@ -25,13 +25,12 @@ Checkpoint folder: back/ and main/, each an exported `humanmv train head360` sta
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from humanmv.cameras import Cameras
+from humanmv.cameras import Cameras, azimuths_about, focus_centre, turned_about
 from humanmv.errors import CheckpointError
 from humanmv.generators.base import GeneratorContext
 from humanmv.generators.prior import PriorGenerator
@@ -58,18 +57,6 @@ class Head360Options:
     back_view: bool = option(True, "draw the back view first (off: the prior's back as the back reference)")
     dual_reference: bool = option(True, "attend to the photo and the back view (off: the photo alone)")
     view_consistency: bool = option(True, "the checkpoint's view-consistency blocks (off: they are the identity)")
-
-
-def turned_camera(cameras: Cameras, centre: torch.Tensor, degrees: float, name: str = "back") -> Cameras:
-    """The one camera `cameras` [1] turned by `degrees` about the vertical (world Y) axis
-    through `centre` [3]: same intrinsics and size, the subject seen from the other side."""
-    a = math.radians(degrees)
-    rot = torch.tensor([[math.cos(a), 0.0, math.sin(a)], [0.0, 1.0, 0.0], [-math.sin(a), 0.0, math.cos(a)]])
-    move = torch.eye(4)
-    move[:3, :3] = rot
-    move[:3, 3] = centre.float() - rot @ centre.float()     # p -> R (p - c) + c
-    w2c = cameras.world_to_cam[:1].float() @ torch.linalg.inv(move)
-    return Cameras.with_sizes(cameras.K[:1].clone(), w2c, cameras.sizes[:1], [name])
 
 
 def load_stage(folder: Path, stage: str):
@@ -118,20 +105,18 @@ class Head360Generator:
         return {"back": self.back.model, "main": self.main.model}
 
     def __call__(self, subject, cameras: Cameras, seed: int = 0) -> Views:
-        from humanmv.data.head360_views import ring_azimuths_from_input
         from humanmv.generators.mvdiff import model_window  # here: mvdiff's module loads the registry
         from humanmv.models.camera import camera_features, identity_camera
-        from humanmv.models.inputs import REFERENCE_FILL, framing_box, reference_inputs, view_tensors
+        from humanmv.models.inputs import REFERENCE_FILL, framing_box, reference_inputs, resize_views, view_tensors
 
         o = self.options
         size = self.main.config.sample_size
         generator = torch.Generator().manual_seed(seed)
-        lo, hi = subject.focus.min(0).values, subject.focus.max(0).values
-        centre = (lo + hi) / 2                        # what orbit views aim at
+        centre = focus_centre(subject.focus)
         photo_w2c = subject.photo_camera.world_to_cam[0]
-        azimuth = ring_azimuths_from_input(cameras.world_to_cam, photo_w2c, centre)
+        azimuth = azimuths_about(cameras.world_to_cam, photo_w2c, centre)
         front = int(azimuth.abs().argmin())
-        back_camera = turned_camera(cameras[[front]], centre, 180.0 - float(azimuth[front]))
+        back_camera = turned_about(cameras[[front]], centre, 180.0 - float(azimuth[front]), "back")
 
         # 1. the prior at the targets, the back camera and the photo camera
         coarse = self.prior(subject, Cameras.cat([cameras, back_camera]), seed)
@@ -170,27 +155,19 @@ class Head360Generator:
             part = order[start:start + o.window]
             windows = [model_window(coarse.mask[i], *cameras.sizes[i].tolist()) for i in part]
             side = max(w.side for w in windows)  # one batch: every window resized to the largest
-            c = torch.stack([_resized(w.cut(cond[i], REFERENCE_FILL), side) for w, i in zip(windows, part)])
+            c = resize_views(torch.stack([w.cut(cond[i], REFERENCE_FILL) for w, i in zip(windows, part)]), side)
             made = self.main(reference, reference_conditions, c[:, :4], c[:, 4:], camera[part],
                              num_inference_steps=o.steps, scheduler=o.scheduler, guidance_scale=o.guidance_scale,
                              strength=o.strength, detail=o.detail, generator=generator,
                              reference_camera=reference_camera)
             for w, i, view in zip(windows, part, made):
-                w.paste(_resized(view, w.side), out[i])
+                w.paste(resize_views(view[None], w.side)[0], out[i])
 
         # 4. the model's colour and alpha, the prior's normals and depth
         views = channels_last(out)
         mask = (views[..., 3] > 0.5).float()
         targets = coarse[list(range(n))]
         return Views(cameras, views[..., :3] * mask[..., None], mask, targets.normal, targets.depth).clear_outside()
-
-
-def _resized(image: torch.Tensor, side: int) -> torch.Tensor:
-    """(K, s, s) -> (K, side, side)."""
-    if image.shape[-1] == side:
-        return image
-    return torch.nn.functional.interpolate(image[None], size=(side, side), mode="bilinear", antialias=True,
-                                           align_corners=False)[0]
 
 
 SPEC = register_generator(GeneratorSpec(

@@ -159,6 +159,12 @@ def refiner_spec(name: str) -> RefinerSpec:
     return _refiners[name]
 
 
+def fit_mode_for(spec: GeneratorSpec, mode: str) -> str:
+    """The fit mode a generation with `spec` uses when asked for `mode`: "auto" becomes "head"
+    for a head-only generator (a portrait's shoulders must not make it a body fit)."""
+    return "head" if mode == "auto" and spec.modes == ("head",) else mode
+
+
 def check_mode(spec: GeneratorSpec, mode: str) -> None:
     """ConfigError when `spec` does not make `mode` subjects, naming the generators that do."""
     if mode not in spec.modes:

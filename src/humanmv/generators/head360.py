@@ -155,7 +155,7 @@ class Head360Generator:
             part = order[start:start + o.window]
             windows = [model_window(coarse.mask[i], *cameras.sizes[i].tolist()) for i in part]
             side = max(w.side for w in windows)  # one batch: every window resized to the largest
-            c = resize_views(torch.stack([w.cut(cond[i], REFERENCE_FILL) for w, i in zip(windows, part)]), side)
+            c = torch.stack([resize_views(w.cut(cond[i], REFERENCE_FILL)[None], side)[0] for w, i in zip(windows, part)])
             made = self.main(reference, reference_conditions, c[:, :4], c[:, 4:], camera[part],
                              num_inference_steps=o.steps, scheduler=o.scheduler, guidance_scale=o.guidance_scale,
                              strength=o.strength, detail=o.detail, generator=generator,

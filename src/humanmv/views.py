@@ -141,3 +141,12 @@ def lab_channels_last(rgb: torch.Tensor) -> torch.Tensor:
 
     flat = rgb.reshape(-1, 3).clamp(0, 1).T[:, :, None]  # (3, N, 1): an image kornia takes
     return rgb_to_lab(flat)[:, :, 0].T.reshape(rgb.shape)
+
+
+def rgb_channels_last_from_lab(lab: torch.Tensor) -> torch.Tensor:
+    """(..., 3) CIE-Lab (D65) -> (..., 3) sRGB [0, 1] (clipped), the inverse of
+    `lab_channels_last` inside the sRGB gamut."""
+    from kornia.color import lab_to_rgb
+
+    flat = lab.reshape(-1, 3).T[:, :, None]
+    return lab_to_rgb(flat, clip=True)[:, :, 0].T.reshape(lab.shape)

@@ -55,3 +55,38 @@ def test_colour_augment_moves_every_image_alike_and_nothing_else(mvdiff_data):
     # they still show the same colour (here: the white background, left white).
     outside = plain["reference"][3] == 0
     assert torch.allclose(jittered["reference"][:3][:, outside], torch.ones(1), atol=1e-5)
+
+
+def _outfit_folder(root, bottoms):
+    import json
+
+    for i, bottom in enumerate(bottoms):
+        folder = root / "subjects" / f"{i:06d}"
+        folder.mkdir(parents=True)
+        outfit = [{"kind": bottom, "params": {}}, {"kind": "shoes", "params": {}}] if bottom else []
+        (folder / "meta.json").write_text(json.dumps({"outfit": outfit}))
+    return [f"{i:06d}" for i in range(len(bottoms))]
+
+
+def test_skirt_share_caps_skirts_and_dresses_and_keeps_everyone_else(tmp_path):
+    from humanmv.data.mvdiff_pairs import cap_skirt_share, wears_skirt
+
+    bottoms = ["skirt", "trousers", "dress", "dress", "shorts", "skirt", None, "trousers", "skirt", "dress"]
+    names = _outfit_folder(tmp_path, bottoms)
+    assert [wears_skirt(tmp_path, n) for n in names] == [b in ("skirt", "dress") for b in bottoms]
+    kept = cap_skirt_share(tmp_path, list(reversed(names)), 0.2)
+    others = [n for n, b in zip(names, bottoms) if b not in ("skirt", "dress")]
+    assert set(others) <= set(kept) and kept == sorted(kept)
+    skirts = [n for n in kept if wears_skirt(tmp_path, n)]
+    assert skirts == ["000000"]  # 4 others: one skirt makes 20%; the first in name order
+    assert cap_skirt_share(tmp_path, names, 0.0) == others
+    assert len(cap_skirt_share(tmp_path, names, 0.6)) == 10  # 6 of 10 = the cap: all kept
+
+
+def test_training_subjects_are_the_capped_train_split_and_val(mvdiff_data):
+    from humanmv.data.format import finished_subjects
+    from humanmv.train.recipes.mvdiff import MVDiffOptions, training_subjects
+
+    everyone = finished_subjects(mvdiff_data, "train") + finished_subjects(mvdiff_data, "val")
+    assert training_subjects(mvdiff_data, MVDiffOptions()) == everyone
+    assert set(training_subjects(mvdiff_data, MVDiffOptions(skirt_share=0.0))) <= set(everyone)

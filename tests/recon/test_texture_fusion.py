@@ -117,8 +117,31 @@ def test_hue_sigma_distrusts_colours_the_base_does_not_have(scene, renderer):
     dark = fuse_views_into_texture(white, [Views(cams, rgb=torch.full_like(purple, 0.5), mask=views.mask)],
                                    renderer, config=cfg, hue_sigma=[8.0])
     assert float(dark.texture[seen].mean()) < 0.6  # same hue, darker: trusted
-    with pytest.raises(AssertionError, match="one hue_sigma per group"):
+    with pytest.raises(AssertionError, match="one hue_sigma and hue_radius per group"):
         fuse_views_into_texture(white, group, renderer, hue_sigma=[8.0, None])
+
+
+def test_hue_radius_keeps_the_views_lightness_and_the_bases_hue(scene, renderer):
+    """Dark purple views over a white base: pulled to radius r, the fused texels take the
+    views' lightness (dark) but lie within r of the base's a*b* (grey); unpulled they stay purple."""
+    from humanmv.views import lab_channels_last
+
+    _, grey, cams, views, _ = scene
+    white = grey.__class__(**{**grey.__dict__, "texture": torch.full((S, S, 3), 0.9)})
+    purple = torch.zeros_like(views.rgb)
+    purple[..., 0], purple[..., 1], purple[..., 2] = 0.35, 0.1, 0.4
+    group = [Views(cams, rgb=purple, mask=views.mask)]
+    plain = fuse_views_into_texture(white, group, renderer)
+    pulled = fuse_views_into_texture(white, group, renderer, hue_radius=[3.0])
+    seen = plain.weight > 0.5
+    lab_plain, lab_pulled = lab_channels_last(plain.texture[seen]), lab_channels_last(pulled.texture[seen])
+    view_lab = lab_channels_last(purple[0, 0, 0])
+    assert float(lab_plain[:, 1:].norm(dim=-1).median()) > 30  # purple
+    assert float(lab_pulled[:, 1:].norm(dim=-1).quantile(0.95)) < 3.5  # the base's grey hue, within r
+    assert abs(float(lab_pulled[:, 0].median()) - float(view_lab[0])) < 2  # the views' lightness
+    assert float(lab_pulled[:, 0].median()) < float(lab_channels_last(torch.tensor([0.9] * 3))[0]) - 40
+    zero = fuse_views_into_texture(white, group, renderer, hue_radius=[0.0])
+    assert float(lab_channels_last(zero.texture[seen])[:, 1:].norm(dim=-1).quantile(0.95)) < 0.5
 
 
 def test_views_must_match_their_cameras(scene, renderer):

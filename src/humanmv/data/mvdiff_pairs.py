@@ -34,11 +34,18 @@ class MVDiffPairs(Dataset):
     With probability `colour_augment` an item's colours (target, coarse, reference and the
     reference's conditions alike) go through one random `data.colour_augment.ColourJitter`,
     so the model learns to carry the input's colours over rather than the training set's.
+
+    `skirt_share` (None = every subject) caps the share of subjects whose outfit has a skirt or
+    a dress (`meta.json` "outfit"): the engine draws one for half its people, far more than
+    photos show, and a model trained on that draws skirts round trousers and tight clothes.
+    The subjects kept are the first ones in name order (the same set on every machine).
     """
 
     def __init__(self, root: str | Path, views: int = 6, size: int = 64, seed: int = 0,
-                 split: str | None = "train", colour_augment: float = 0.0) -> None:
+                 split: str | None = "train", colour_augment: float = 0.0,
+                 skirt_share: float | None = None) -> None:
         assert 0.0 <= colour_augment <= 1.0, colour_augment
+        assert skirt_share is None or 0.0 <= skirt_share < 1.0, skirt_share
         self.root, self.views, self.size, self.seed, self.epoch = Path(root), views, size, seed, 0
         self.colour_augment = colour_augment
         if not (self.root / "prior").is_dir():
@@ -46,6 +53,8 @@ class MVDiffPairs(Dataset):
                               "humanmv.pipelines.prior_views.prepare_prior_views (the train command does)")
         self.subjects = [n for n in finished_subjects(self.root, split)
                          if (self.root / "prior" / n / "meta.json").is_file()]
+        if skirt_share is not None:
+            self.subjects = cap_skirt_share(self.root, self.subjects, skirt_share)
         if not self.subjects:
             raise ConfigError(f"{root}: no subjects with prior views in split {split!r}")
 
@@ -82,6 +91,25 @@ class MVDiffPairs(Dataset):
             "reference": reference, "reference_conditions": reference_conditions,
             "subject": name,
         }
+
+
+SKIRT_KINDS = ("skirt", "dress")
+
+
+def wears_skirt(root: Path, name: str) -> bool:
+    """Whether subject `name`'s outfit (meta.json) has a skirt or a dress shell."""
+    meta = json.loads((root / "subjects" / name / "meta.json").read_text())
+    return any(g.get("kind") in SKIRT_KINDS for g in meta.get("outfit") or ())
+
+
+def cap_skirt_share(root: Path, names: list[str], share: float) -> list[str]:
+    """`names` with skirt/dress wearers beyond `share` of the result dropped (the last ones
+    in name order go first); everyone else kept."""
+    names = sorted(names)
+    skirts = [n for n in names if wears_skirt(root, n)]
+    others = len(names) - len(skirts)
+    keep = set(skirts[:int(share * others / (1.0 - share) + 1e-9)])
+    return [n for n in names if n in keep or n not in skirts]
 
 
 def _jittered(jitter: ColourJitter, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:

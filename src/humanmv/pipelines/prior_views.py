@@ -65,13 +65,15 @@ def generate_for_subject(studio, gt: Views, name: str, choice="prior",
 
 
 def prepare_prior_views(root: Path, make_studio: Callable[[], Any], progress: Callable[[int, int], None] | None = None,
-                        split: str | None = None, mode: str = "auto") -> int:
+                        split: str | None = None, mode: str = "auto", names: list[str] | None = None) -> int:
     """Fit the prior to every subject's input view (in `mode`: "auto" or "head") and store its
     views under `prior_folder(root, mode)` (resumable: finished subjects are skipped).
     `make_studio()` gives the `humanmv.Studio` to run it with (called only when there is work).
+    names: only these finished subjects (default: every one of `split`).
     Returns how many subjects were prepared now."""
     root = Path(root)
-    names = finished_subjects(root, split)
+    finished = finished_subjects(root, split)
+    names = finished if names is None else [n for n in finished if n in set(names)]
     if not names:
         raise ConfigError(f"{root}: no finished subjects; write some with `humanmv synth --out {root}`")
     out = prior_folder(root, mode)

@@ -57,6 +57,8 @@ class ReconstructOptions:
                                "photo's squarely seen face texels are kept whatever it is)", minimum=0.0)
     hue_sigma: float = option(8.0, "distrust generated colour whose hue (a*b*) is this far beyond 6 from the "
                               "prior's completion at the texel (0: off)", minimum=0.0)
+    hue_radius: float = option(-1.0, "keep generated lightness but pull generated hue (a*b*) to within this of the "
+                               "prior's completion at the texel (< 0: off)")
     refit_iterations: int = option(40, "Adam steps of the body refit", minimum=0, maximum=10000)
     surface_iterations: int = option(80, "Adam steps of the surface offsets (each candidate shell: 15 more)",
                                      minimum=0, maximum=10000)
@@ -168,11 +170,14 @@ def fuse_into_avatar(views: Views, subject, avatar: Avatar, renderer, options: R
     keep = subject.photo_face
     if keep is not None and avatar.mesh.texture is not None and keep.shape != avatar.mesh.texture.shape[:2]:
         keep = None  # a texture of another size (a surface's own charts): no lock to map
-    hue = [options.hue_sigma or None, None] if sources is not None else [None]  # the photo is never doubted
+    # The photo is never doubted.
+    hue = [options.hue_sigma or None, None] if sources is not None else [None]
+    radius = [options.hue_radius if options.hue_radius >= 0 else None, None] if sources is not None else [None]
     if faces is not None and sources is not None:
-        groups, trust, hue = groups + [faces], trust + [options.face_trust], hue + [None]
+        groups, trust, hue, radius = groups + [faces], trust + [options.face_trust], hue + [None], radius + [None]
     fused = fuse_views_into_texture(avatar.mesh, groups, renderer, trust=trust,
-                                    config=FusionConfig(sharpness=options.sharpness), keep_base=keep, hue_sigma=hue)
+                                    config=FusionConfig(sharpness=options.sharpness), keep_base=keep, hue_sigma=hue,
+                                    hue_radius=radius)
     avatar = avatar.with_texture(fused.texture)
     out = renderer.render(avatar.mesh, views.cameras, outputs=RENDERED_LAYERS)
     return avatar, Views.from_render(views.cameras, out, meta=views.meta)

@@ -24,7 +24,7 @@ from humanmv.body.avatar_texture import push_pull_fill
 from humanmv.render import Renderer
 from humanmv.render.mesh import Mesh
 from humanmv.render.uv_space import rasterize_uv, texel_views
-from humanmv.views import Views, channels_first, lab_channels_last
+from humanmv.views import Views, channels_first, lab_channels_last, rgb_channels_last_from_lab
 
 MIN_FACING = 0.1  # cos of the viewing angle below which a view does not colour a texel
 DEPTH_TOLERANCE = 0.02  # metres between a texel and the surface the view sees there
@@ -57,7 +57,8 @@ class FusedTexture:
 def fuse_views_into_texture(mesh: Mesh, views: list[Views], renderer: Renderer,
                             trust: list[float] | None = None, base_texture: torch.Tensor | None = None,
                             config: FusionConfig | None = None, keep_base: torch.Tensor | None = None,
-                            hue_sigma: list[float | None] | None = None) -> FusedTexture:
+                            hue_sigma: list[float | None] | None = None,
+                            hue_radius: list[float | None] | None = None) -> FusedTexture:
     """Colour `mesh`'s UV texture from groups of views of it.
 
     mesh:  the surface in the views' world frame, with `uvs` (and `uv_faces`); its `texture`
@@ -69,6 +70,9 @@ def fuse_views_into_texture(mesh: Mesh, views: list[Views], renderer: Renderer,
     hue_sigma: per group, None or sigma: that group's colour at a texel counts less the further
     its hue (CIE-Lab a*b*) lies from the base's there beyond HUE_SLACK, by exp(-(excess/sigma)^2),
     so generated views cannot paint purple on a white shirt the base continued from the photo.
+    hue_radius: per group, None or r: that group's colour at a texel keeps its lightness (CIE L*)
+    but its hue (a*b*) is pulled to within r of the base's there, so its shading and folds
+    count while its colour stays the garment's the photo shows.
     keep_base: (S, S) bool texels that keep the base texture whatever the views say (the
     photo's own view of the face: generated faces fill only what it saw poorly or not at all).
     Returns a FusedTexture at the base texture's size; `best_view` counts the views of all
@@ -88,12 +92,15 @@ def fuse_views_into_texture(mesh: Mesh, views: list[Views], renderer: Renderer,
     nrm = raster.normal.reshape(-1, 3)[idx]
     weights, colours = [], []
     hue_sigma = [None] * len(views) if hue_sigma is None else list(hue_sigma)
-    assert len(hue_sigma) == len(views), "one hue_sigma per group of views"
+    hue_radius = [None] * len(views) if hue_radius is None else list(hue_radius)
+    assert len(hue_sigma) == len(views) == len(hue_radius), "one hue_sigma and hue_radius per group of views"
     base_texel = base.reshape(-1, 3)[idx].float()
-    for group, group_trust, sigma in zip(views, trust, hue_sigma):
+    for group, group_trust, sigma, radius in zip(views, trust, hue_sigma, hue_radius):
         w, c = _view_weights(mesh, pos, nrm, group, group_trust, renderer, cfg)
         if sigma:
             w = w * _hue_agreement(c, base_texel, sigma)
+        if radius is not None:
+            c = _hue_pulled(c, base_texel, w > 0, radius)
         weights.append(w)
         colours.append(c)
     weight = torch.cat(weights)  # (C_all, N)
@@ -126,6 +133,19 @@ def _hue_agreement(colour: torch.Tensor, base: torch.Tensor, sigma: float) -> to
     ab = lambda x: lab_channels_last(x)[..., 1:]  # noqa: E731
     excess = ((ab(colour) - ab(base)[None]).norm(dim=-1) - HUE_SLACK).clamp_min(0)
     return torch.exp(-((excess / sigma) ** 2))
+
+
+def _hue_pulled(colour: torch.Tensor, base: torch.Tensor, seen: torch.Tensor, radius: float) -> torch.Tensor:
+    """colour: (C, N, 3), base: (N, 3) sRGB, seen: (C, N) bool -> (C, N, 3): where seen, the
+    colour with its a*b* moved onto the disc of `radius` round the base's a*b* (L* kept)."""
+    out = colour.clone()
+    lab = lab_channels_last(colour[seen])  # (M, 3)
+    base_ab = lab_channels_last(base)[..., 1:].expand(colour.shape[0], -1, -1)[seen]
+    offset = lab[:, 1:] - base_ab
+    scale = (radius / offset.norm(dim=-1).clamp_min(1e-6)).clamp(max=1.0)
+    lab[:, 1:] = base_ab + offset * scale[:, None]
+    out[seen] = rgb_channels_last_from_lab(lab)
+    return out
 
 
 def _view_weights(mesh: Mesh, pos: torch.Tensor, nrm: torch.Tensor, views: Views, trust: float,

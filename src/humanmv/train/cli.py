@@ -24,6 +24,7 @@ def train_mvdiff_command(
     views: Optional[int] = typer.Option(None, "--views", help="Target views per subject (default 6)."),
     size: Optional[int] = typer.Option(None, "--size", help="View size in pixels (default: the model config's)."),
     colour_augment: Optional[float] = typer.Option(None, "--colour-augment", help="Share of subjects trained with one random colour transform on photo, conditions and targets alike (default 0.5)."),
+    skirt_share: Optional[float] = typer.Option(None, "--skirt-share", help="At most this share of training subjects in a skirt or dress (the engine draws half; default: no cap)."),
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from this exported model (a run's final/, the shipped weights) instead of random weights."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default 2e-4)."),
     warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Linear warm-up steps (default 500)."),
@@ -46,7 +47,7 @@ def train_mvdiff_command(
             "checkpoint_every": checkpoint_every, "sample_every": sample_every, "log_every": log_every,
             "seed": seed, "num_workers": num_workers, "mixed_precision": mixed_precision}
     own = {"config": config, "views": views, "size": size, "colour_augment": colour_augment,
-           "init_from": None if init_from is None else str(init_from)}
+           "skirt_share": skirt_share, "init_from": None if init_from is None else str(init_from)}
     cfg = TrainConfig(data=str(data), out=str(out), quiet=quiet, gradient_checkpointing=gradient_checkpointing,
                       **{k: v for k, v in loop.items() if v is not None})
     options = MVDiffOptions(**{k: v for k, v in own.items() if v is not None})

@@ -80,14 +80,18 @@ class Head360Options(Options):
 
 
 def ensure_head_prior_views(root: str | Path, progress: Optional[Callable[[int, int], None]] = None) -> int:
-    """Fit the prior in head mode to every subject's input view not yet done (ROOT/prior-head/,
-    resumable). Returns the number of subjects prepared now."""
+    """Fit the prior in head mode to the input view of every train and val subject not yet done
+    (ROOT/prior-head/, resumable). Returns the number of subjects prepared now."""
     from humanmv.pipelines.prior_views import prepare_prior_views
     from humanmv.studio import Studio
 
+    from humanmv.data.format import finished_subjects
+
     check_data(root)
+    # Only the splits training reads (train, and val for the samples): not the test subjects.
+    used = finished_subjects(Path(root), "train") + finished_subjects(Path(root), "val")
     return prepare_prior_views(Path(root), lambda: Studio(texture_size=PRIOR_TEXTURE_SIZE), progress=progress,
-                               mode="head")
+                               mode="head", names=used)
 
 
 def stage_of(folder: str | os.PathLike[str]) -> dict:

@@ -48,12 +48,15 @@ class MVDiffOptions(Options):
     reference_dropout: float = 0.1      # share of subjects trained without the reference (CFG)
     mask_weight: float = 1.0            # pixels in (target | coarse) mask weigh 1 + mask_weight
     colour_augment: float = 0.5         # share of subjects whose colours are jittered (MVDiffPairs)
+    skirt_share: Optional[float] = None  # at most this share of training subjects in a skirt or dress
     init_from: Optional[str] = None     # start from this model folder (config.json + weights), not from noise
 
     def checks(self) -> list[tuple[bool, str]]:
         return [
             (0 <= self.colour_augment <= 1, f"--colour-augment must be within [0, 1], got {self.colour_augment}"),
             (self.views >= 1, f"--views must be at least 1, got {self.views}"),
+            (self.skirt_share is None or 0 <= self.skirt_share < 1,
+             f"--skirt-share must be within [0, 1), got {self.skirt_share}"),
             (self.size is None or 8 <= self.size <= 4096, f"--size must be within 8..4096, got {self.size}"),
             (0 <= self.reference_dropout <= 1, f"reference_dropout must be within [0, 1], got {self.reference_dropout}"),
             (self.mask_weight >= 0, f"mask_weight must be >= 0, got {self.mask_weight}"),
@@ -111,21 +114,37 @@ def diffusion_loss(model: nn.Module, batch: dict, noise_scheduler: Any, predicti
 PRIOR_TEXTURE_SIZE = 512  # the prior's texture for the training conditions (as the bench's)
 
 
-def ensure_prior_views(root: str | Path, progress: Optional[Callable[[int, int], None]] = None) -> int:
-    """Check the dataset folder and fit the prior to any subject that has no prior views yet
-    (ROOT/prior/, `humanmv.pipelines.prior_views.prepare_prior_views`, resumable). Returns the
-    number of subjects prepared now."""
+def ensure_prior_views(root: str | Path, progress: Optional[Callable[[int, int], None]] = None,
+                       names: Optional[list[str]] = None) -> int:
+    """Check the dataset folder and fit the prior to any subject (of `names`, default all) that
+    has no prior views yet (ROOT/prior/, `humanmv.pipelines.prior_views.prepare_prior_views`,
+    resumable). Returns the number of subjects prepared now."""
     root = Path(root)
-    names = check_data(root)
+    finished = check_data(root)
+    wanted = set(finished if names is None else names)
     failed_path = root / "prior" / "failed.json"
     failed = json.loads(failed_path.read_text()) if failed_path.is_file() else {}
-    todo = [n for n in names if not (root / "prior" / n / "meta.json").is_file() and n not in failed]
+    todo = [n for n in wanted if not (root / "prior" / n / "meta.json").is_file() and n not in failed]
     if not todo:
         return 0
     from humanmv.pipelines.prior_views import prepare_prior_views
     from humanmv.studio import Studio
 
-    return prepare_prior_views(root, lambda: Studio(texture_size=PRIOR_TEXTURE_SIZE), progress=progress)
+    return prepare_prior_views(root, lambda: Studio(texture_size=PRIOR_TEXTURE_SIZE), progress=progress,
+                               names=sorted(wanted))
+
+
+def training_subjects(root: str | Path, options: "MVDiffOptions") -> list[str]:
+    """The train split's subjects the recipe trains on (skirt/dress share capped) and the val
+    split's it samples: the subjects whose prior views it needs."""
+    from humanmv.data.format import finished_subjects
+    from humanmv.data.mvdiff_pairs import cap_skirt_share
+
+    root = Path(root)
+    train = finished_subjects(root, "train")
+    if options.skirt_share is not None:
+        train = cap_skirt_share(root, train, options.skirt_share)
+    return train + finished_subjects(root, "val")
 
 
 def model_config_for(options: MVDiffOptions):
@@ -209,7 +228,7 @@ class MVDiffRecipe(Recipe):
 
     def prepare_data(self, cfg: TrainConfig, options: MVDiffOptions,
                      progress: Optional[Callable[[int, int], None]] = None) -> None:
-        ensure_prior_views(cfg.data, progress=progress)
+        ensure_prior_views(cfg.data, progress=progress, names=training_subjects(cfg.data, options))
 
     def build(self, cfg: TrainConfig, options: MVDiffOptions) -> TrainObjects:
         from humanmv.models.mv_unet import MultiViewUNet
@@ -231,7 +250,7 @@ class MVDiffRecipe(Recipe):
 
         size = options.size or objects.modules["model"].config.sample_size
         ds = MVDiffPairs(cfg.data, views=options.views, size=size, seed=cfg.seed, split="train",
-                         colour_augment=options.colour_augment)
+                         colour_augment=options.colour_augment, skirt_share=options.skirt_share)
         try:
             held = MVDiffPairs(cfg.data, views=options.views, size=size, seed=cfg.seed, split="val")
         except ConfigError:

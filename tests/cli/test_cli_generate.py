@@ -222,7 +222,8 @@ def test_run_json_records_the_run(generated):
     assert (run_info["generator"], run_info["options"], run_info["checkpoint"]) == ("prior", {}, None)
     assert (run_info["refine"], run_info["reconstruct"], run_info["mode"]) == ([], "none", "body")
     assert run_info["reconstruct_options"] == {"photo_trust": 16.0, "face_trust": 16.0, "sharpness": 2.0,
-                                           "refit_iterations": 40, "surface_iterations": 80, "hue_sigma": 8.0}
+                                           "refit_iterations": 40, "surface_iterations": 80, "hue_sigma": 8.0,
+                                           "hue_radius": 0.0}
     assert (run_info["seed"], run_info["views"], run_info["size"]) == (0, 6, [128, 128])
     assert run_info["image"].endswith("astronaut.jpg")
     timings = run_info["timings_s"]

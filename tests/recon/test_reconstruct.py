@@ -59,8 +59,9 @@ def test_none_keeps_the_views_and_the_photo_fit(scene, renderer, body):
 
 def test_texture_fuses_the_views_into_the_unmoved_body(scene, renderer, body):
     subject, views = scene
-    # hue_sigma off: the views' flat grey is a hue the base does not have, which it would doubt
-    rec = reconstruct_avatar(views, subject, "texture", ReconstructOptions(hue_sigma=0.0), renderer=renderer, body=body)
+    # hue checks off: the views' flat grey is a hue the base does not have, which they would doubt
+    rec = reconstruct_avatar(views, subject, "texture", ReconstructOptions(hue_sigma=0.0, hue_radius=-1.0),
+                             renderer=renderer, body=body)
     assert rec.refit is None and rec.avatar.reconstruct == "texture"
     assert torch.equal(rec.avatar.mesh.vertices, subject.avatar.vertices)
     assert not torch.equal(rec.avatar.mesh.texture, subject.avatar.texture)
@@ -69,6 +70,32 @@ def test_texture_fuses_the_views_into_the_unmoved_body(scene, renderer, body):
     # the views' flat grey reached the texture where they and the body agree (the back, unseen by the photo)
     back = rec.views.rgb[3][(rec.views.mask[3] > 0.5) & (views.mask[3] > 0.5)]
     assert (back - 0.8).abs().mean() < 0.05
+
+
+def test_default_fusion_keeps_the_photos_hue_and_the_views_lightness(scene, renderer, body):
+    """Dark purple generated views over a base without purple: by default the texture keeps the
+    base's (the photo's completion's) hue; with hue_sigma off as well the views still count
+    through their lightness; with both hue checks off it turns purple."""
+    from humanmv.views import lab_channels_last
+
+    subject, views = scene
+    purple = torch.zeros_like(views.rgb)
+    purple[..., 0], purple[..., 1], purple[..., 2] = 0.6, 0.3, 0.65
+    views = views.replace(rgb=purple)
+    base = lab_channels_last(subject.avatar.texture)
+    kept = lab_channels_last(reconstruct_avatar(views, subject, "texture", renderer=renderer, body=body)
+                             .avatar.mesh.texture)
+    off = lab_channels_last(reconstruct_avatar(views, subject, "texture", ReconstructOptions(hue_sigma=0.0, hue_radius=-1.0),
+                                               renderer=renderer, body=body).avatar.mesh.texture)
+    view_lab = lab_channels_last(purple[0, 0, 0])
+    painted = (off[..., 1:] - view_lab[1:]).norm(dim=-1) < 5  # texels the views colour (the photo does not)
+    assert int(painted.sum()) > 1000
+    assert float((base[..., 1:] - view_lab[1:])[painted].norm(dim=-1).median()) > 15.0  # purple is new there
+    assert float((kept[..., 1:] - base[..., 1:])[painted].norm(dim=-1).median()) < 1.0
+    light = lab_channels_last(reconstruct_avatar(views, subject, "texture", ReconstructOptions(hue_sigma=0.0),
+                                                 renderer=renderer, body=body).avatar.mesh.texture)
+    assert float((light[..., 1:] - base[..., 1:])[painted].norm(dim=-1).median()) < 1.0
+    assert float((light[..., 0] - view_lab[0])[painted].abs().median()) < 3.0
 
 
 def test_refit_moves_the_body_towards_the_views_and_avatar_json_rebuilds_it(scene, renderer, body):

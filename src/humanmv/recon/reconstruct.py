@@ -57,7 +57,7 @@ class ReconstructOptions:
                                "photo's squarely seen face texels are kept whatever it is)", minimum=0.0)
     hue_sigma: float = option(8.0, "distrust generated colour whose hue (a*b*) is this far beyond 6 from the "
                               "prior's completion at the texel (0: off)", minimum=0.0)
-    hue_radius: float = option(-1.0, "keep generated lightness but pull generated hue (a*b*) to within this of the "
+    hue_radius: float = option(0.0, "keep generated lightness but pull generated hue (a*b*) to within this of the "
                                "prior's completion at the texel (< 0: off)")
     refit_iterations: int = option(40, "Adam steps of the body refit", minimum=0, maximum=10000)
     surface_iterations: int = option(80, "Adam steps of the surface offsets (each candidate shell: 15 more)",

@@ -73,7 +73,10 @@ def prepare_prior_views(root: Path, make_studio: Callable[[], Any], progress: Ca
     Returns how many subjects were prepared now."""
     root = Path(root)
     finished = finished_subjects(root, split)
-    names = finished if names is None else [n for n in finished if n in set(names)]
+    if names is not None:
+        wanted = set(names)
+        finished = [n for n in finished if n in wanted]
+    names = finished
     if not names:
         raise ConfigError(f"{root}: no finished subjects; write some with `humanmv synth --out {root}`")
     out = prior_folder(root, mode)

@@ -82,10 +82,9 @@ class Head360Options(Options):
 def ensure_head_prior_views(root: str | Path, progress: Optional[Callable[[int, int], None]] = None) -> int:
     """Fit the prior in head mode to the input view of every train and val subject not yet done
     (ROOT/prior-head/, resumable). Returns the number of subjects prepared now."""
+    from humanmv.data.format import finished_subjects
     from humanmv.pipelines.prior_views import prepare_prior_views
     from humanmv.studio import Studio
-
-    from humanmv.data.format import finished_subjects
 
     check_data(root)
     # Only the splits training reads (train, and val for the samples): not the test subjects.
